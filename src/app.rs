@@ -1,0 +1,141 @@
+//! The application: storage, keys and router, served from a bound listener so
+//! tests (port 0) and the binary share one path.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::config::{Settings, DEFAULT_COMPANY};
+use crate::http::{router, AppState};
+use crate::keys::{Scope, Secret};
+use crate::storage::{Database, NewApiKey, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    max_body_bytes: usize,
+    /// A key minted at this start because the database had none; shown once.
+    pub first_key: Option<Secret>,
+}
+
+impl App {
+    pub async fn build(settings: &Settings) -> Result<App, StartError> {
+        let store = Database::connect(&settings.database_url).await?;
+        let first_key = prepare_keys(&store, settings.bootstrap_token.as_ref()).await?;
+        let listener = TcpListener::bind(&settings.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        Ok(App {
+            listener,
+            state: AppState {
+                store: Arc::new(store),
+                public_url: settings.public_url.as_deref().map(Arc::from),
+            },
+            max_body_bytes: settings.max_body_bytes,
+            first_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.state.store.backend()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = NormalizePathLayer::trim_trailing_slash()
+            .layer(router(self.state, self.max_body_bytes));
+        axum::serve(
+            self.listener,
+            axum::ServiceExt::<Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Makes the bootstrap token valid for company `default` with every scope, or,
+/// with no bootstrap token and no keys at all, mints a first key.
+async fn prepare_keys(
+    store: &Database,
+    bootstrap: Option<&Secret>,
+) -> Result<Option<Secret>, StoreError> {
+    if let Some(token) = bootstrap {
+        let company = store.ensure_company(DEFAULT_COMPANY).await?;
+        store
+            .ensure_key(&NewApiKey {
+                company_id: company.id,
+                name: "bootstrap".into(),
+                digest: token.digest(),
+                scopes: Scope::ALL.to_vec(),
+                expires_at: None,
+            })
+            .await?;
+        return Ok(None);
+    }
+    if store.count_keys().await? > 0 {
+        return Ok(None);
+    }
+    let company = store.ensure_company(DEFAULT_COMPANY).await?;
+    let secret = Secret::generate();
+    store
+        .create_key(&NewApiKey {
+            company_id: company.id,
+            name: "first start".into(),
+            digest: secret.digest(),
+            scopes: Scope::ALL.to_vec(),
+            expires_at: None,
+        })
+        .await?;
+    Ok(Some(secret))
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,372 @@
+//! The command line: `serve`, `tokens`, `companies`. Every flag is also an
+//! environment variable.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{shutdown_signal, App};
+use crate::config::{
+    redact_url, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES,
+};
+use crate::keys::{Scope, Secret};
+use crate::storage::{Database, NewApiKey, Store, StoreError, UserQuery};
+use crate::teamtailor::mapping::format_time;
+use crate::teamtailor::{Role, UnknownRole, User, UserData};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "teamtailor-scim",
+    version,
+    about = "Teamtailor's SCIM 2.0 and user API, as a local server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// sqlite://PATH (created on first use) or postgres://USER@HOST/DB
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server
+    Serve(ServeArgs),
+    /// Manage API keys
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Manage users outside SCIM (roles SCIM cannot set)
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Manage companies (tenants)
+    Companies {
+        #[command(subcommand)]
+        command: CompaniesCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "TEAMTAILOR_SCIM_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// A key made valid for company 'default' with every scope at start
+    #[arg(long, env = "TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    bootstrap_token: Option<String>,
+    /// Largest accepted request body in bytes (larger gives 413)
+    #[arg(long, env = "TEAMTAILOR_SCIM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Public base URL used in Location headers, e.g. https://scim.example.com
+    #[arg(long, env = "TEAMTAILOR_SCIM_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCommand {
+    /// Create a key; the key is the last line of stdout
+    Create {
+        /// Company slug (created if missing)
+        #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
+        company: String,
+        /// scim, api-admin or api-read; repeat for several (default: all)
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// A label to recognise the key by
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// List keys (never their values)
+    List {
+        /// Only this company's keys
+        #[arg(long)]
+        company: Option<String>,
+    },
+    /// Revoke a key by id; takes effect immediately
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Print a company's users as Teamtailor sees them, one JSON object a line
+    List {
+        /// Company slug
+        #[arg(long, default_value = DEFAULT_COMPANY)]
+        company: String,
+    },
+    /// Set a user's Teamtailor role (no_access, user, recruiter, designer, admin, external_recruiter)
+    SetRole {
+        /// Company slug
+        #[arg(long, default_value = DEFAULT_COMPANY)]
+        company: String,
+        /// User id
+        id: i64,
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CompaniesCommand {
+    /// Create a company
+    Create { slug: String },
+    /// List companies
+    List,
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    text.parse()
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Tokens { command, database } => tokens(command, &database.database_url).await,
+        Command::Users { command, database } => users(command, &database.database_url).await,
+        Command::Companies { command, database } => {
+            companies(command, &database.database_url).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings {
+        listen: args.listen,
+        database_url: args.database.database_url,
+        bootstrap_token: args.bootstrap_token.map(Secret::new),
+        max_body_bytes: args.max_body_bytes,
+        public_url: args.public_url,
+    };
+    let app = App::build(&settings).await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}", app.local_addr());
+    println!(
+        "teamtailor-scim listening on {url} (database: {}, {})",
+        redact_url(&settings.database_url),
+        app.backend()
+    );
+    match &app.first_key {
+        Some(key) => println!(
+            "\nCreated company '{DEFAULT_COMPANY}' and its first API key (shown only this once):\n\n    {}\n\nTry it:\n\n    curl -H 'Authorization: Bearer {}' {url}/scim/v2/Users\n",
+            key.expose(),
+            key.expose()
+        ),
+        None if settings.bootstrap_token.is_some() => {
+            println!("The bootstrap token is valid for company '{DEFAULT_COMPANY}' with every scope.")
+        }
+        None => println!(
+            "Create an API key with: teamtailor-scim tokens create --company {DEFAULT_COMPANY}"
+        ),
+    }
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn open(database_url: &str) -> Result<Database, String> {
+    Database::connect(database_url)
+        .await
+        .map_err(|e| format!("{e} ({})", redact_url(database_url)))
+}
+
+async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String> {
+    let store = open(database_url).await?;
+    match command {
+        TokensCommand::Create {
+            company,
+            scopes,
+            name,
+        } => {
+            let company = store
+                .ensure_company(&company)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut scopes = if scopes.is_empty() {
+                Scope::ALL.to_vec()
+            } else {
+                scopes
+            };
+            scopes.sort();
+            scopes.dedup();
+            let secret = Secret::generate();
+            let key = store
+                .create_key(&NewApiKey {
+                    company_id: company.id,
+                    name,
+                    digest: secret.digest(),
+                    scopes,
+                    expires_at: None,
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "Created key {} '{}' for company '{}' with scopes: {}. It is shown only once:",
+                key.id,
+                key.name,
+                company.slug,
+                Scope::join(&key.scopes)
+            );
+            println!("{}", secret.expose());
+        }
+        TokensCommand::List { company } => {
+            let company_id = match company {
+                Some(slug) => Some(
+                    store
+                        .company_by_slug(&slug)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no company '{slug}'"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let keys = store
+                .list_keys(company_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<6} {:<16} {:<20} {:<26} {:<25} STATUS",
+                "ID", "COMPANY", "NAME", "SCOPES", "CREATED"
+            );
+            for key in keys {
+                let status = match key.revoked_at {
+                    Some(at) => format!("revoked {}", format_time(at)),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<6} {:<16} {:<20} {:<26} {:<25} {status}",
+                    key.id,
+                    key.company_slug,
+                    key.name,
+                    Scope::join(&key.scopes),
+                    format_time(key.created_at)
+                );
+            }
+        }
+        TokensCommand::Revoke { id } => {
+            if store.revoke_key(id).await.map_err(|e| e.to_string())? {
+                println!("Revoked key {id}.");
+            } else {
+                return Err(format!("no active key with id {id}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn users(command: UsersCommand, database_url: &str) -> Result<(), String> {
+    let store = open(database_url).await?;
+    match command {
+        UsersCommand::List { company } => {
+            let company = store
+                .company_by_slug(&company)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no company '{company}'"))?;
+            let mut start_index = 1;
+            loop {
+                let query = UserQuery {
+                    filter: None,
+                    start_index,
+                    count: 500,
+                };
+                let page = store
+                    .list_users(company.id, &query)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for user in &page.users {
+                    println!("{}", teamtailor_json(user));
+                }
+                if page.users.is_empty() {
+                    break;
+                }
+                start_index += page.users.len() as u64;
+            }
+        }
+        UsersCommand::SetRole { company, id, role } => {
+            let role: Role = role.parse().map_err(|e: UnknownRole| e.to_string())?;
+            let company = store
+                .company_by_slug(&company)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no company '{company}'"))?;
+            let user = store
+                .get_user(company.id, id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user {id} in company '{}'", company.slug))?;
+            let data = UserData { role, ..user.data };
+            store
+                .update_user(company.id, id, user.version, &data)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("User {id} now has role {role}.");
+        }
+    }
+    Ok(())
+}
+
+/// The Teamtailor user record behind a SCIM user.
+fn teamtailor_json(user: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id.to_string(),
+        "login_email": user.data.attributes.user_name,
+        "email": user.data.display_email(),
+        "name": user.data.full_name(),
+        "title": user.data.attributes.title,
+        "phone": user.data.phone(),
+        "external_id": user.data.attributes.external_id,
+        "role": user.data.role.as_str(),
+    })
+}
+
+async fn companies(command: CompaniesCommand, database_url: &str) -> Result<(), String> {
+    let store = open(database_url).await?;
+    match command {
+        CompaniesCommand::Create { slug } => {
+            let slug = slug.trim();
+            if slug.is_empty() {
+                return Err("a company slug cannot be empty".into());
+            }
+            match store.create_company(slug).await {
+                Ok(company) => println!("Created company '{}' (id {}).", company.slug, company.id),
+                Err(StoreError::Conflict(_)) => {
+                    return Err(format!("company '{slug}' already exists"))
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        CompaniesCommand::List => {
+            println!("{:<6} {:<24} CREATED", "ID", "SLUG");
+            for company in store.list_companies().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{:<6} {:<24} {}",
+                    company.id,
+                    company.slug,
+                    format_time(company.created_at)
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! A JSON body extractor whose rejections are SCIM errors: malformed JSON is
+//! `invalidSyntax`, an oversized body 413, whatever the content type says.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use crate::scim::ScimError;
+
+pub struct ScimJson(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for ScimJson {
+    type Rejection = ScimError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ScimError::PayloadTooLarge(
+                        "the request body is larger than this server accepts".into(),
+                    )
+                } else {
+                    ScimError::InvalidSyntax(format!(
+                        "could not read the request body: {rejection}"
+                    ))
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ScimError::InvalidSyntax(
+                "the request body is empty; send a JSON object".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes).map(ScimJson).map_err(|e| {
+            ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}"))
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! The HTTP surface (axum): one router per surface, auth, errors.
+
+mod auth;
+mod discovery;
+mod error;
+mod extract;
+mod scim_users;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::trace::TraceLayer;
+
+use crate::scim::ScimError;
+use crate::storage::{Database, Store};
+
+pub use auth::{presented_key, Caller};
+pub use error::SCIM_CONTENT_TYPE;
+
+pub const SCIM_PREFIX: &str = "/scim/v2";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Database>,
+    /// Overrides the scheme and host used in `Location` and `meta.location`.
+    pub public_url: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .nest(SCIM_PREFIX, scim_router(state.clone()))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn scim_router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/Users", get(scim_users::list).post(scim_users::create))
+        .route(
+            "/Users/{id}",
+            get(scim_users::get)
+                .put(scim_users::replace)
+                .delete(scim_users::delete),
+        )
+        .route(
+            "/Groups",
+            get(discovery::list_groups).post(discovery::groups_not_supported),
+        )
+        .route(
+            "/Groups/{id}",
+            get(discovery::group_not_found)
+                .put(discovery::groups_not_supported)
+                .patch(discovery::groups_not_supported)
+                .delete(discovery::groups_not_supported),
+        )
+        .route_layer(middleware::from_fn_with_state(state, auth::require_scim))
+        // Discovery is public (RFC 7644 section 4), so conformance tools can read it.
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config),
+        )
+        .route("/ResourceTypes", get(discovery::resource_types))
+        .route("/ResourceTypes/{id}", get(discovery::resource_type))
+        .route("/Schemas", get(discovery::schemas))
+        .route("/Schemas/{id}", get(discovery::schema_by_id))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => {
+            Json(json!({ "status": "ok", "database": state.store.backend() })).into_response()
+        }
+        Err(error) => {
+            tracing::warn!(%error, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": state.store.backend() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> ScimError {
+    ScimError::NotFound(format!(
+        "no such endpoint; the SCIM API is under {SCIM_PREFIX} (Users, Groups, Schemas, ResourceTypes, ServiceProviderConfig)"
+    ))
+}
+
+async fn method_not_allowed() -> ScimError {
+    ScimError::MethodNotAllowed("this method is not supported on this endpoint".into())
+}
+
+pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+    );
+    response
+}
+
+/// The absolute SCIM base URL for `Location` and `meta.location`.
+pub(crate) fn scim_base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return format!("{}{SCIM_PREFIX}", url.trim_end_matches('/'));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|s| *s == "https" || *s == "http")
+        .unwrap_or("http");
+    format!("{scheme}://{host}{SCIM_PREFIX}")
+}
+
+/// Query parameters, decoded leniently (a malformed pair never fails a request).
+pub(crate) fn query_params(query: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}

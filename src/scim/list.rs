@@ -1,0 +1,62 @@
+//! List responses and paging (RFC 7644 section 3.4.2).
+
+use serde_json::{json, Value};
+
+use super::schema::LIST_RESPONSE_SCHEMA;
+
+/// The largest page the server returns; advertised as `filter.maxResults`.
+pub const MAX_RESULTS: u64 = 1000;
+pub const DEFAULT_COUNT: u64 = 100;
+
+/// `startIndex` and `count` as SCIM defines them: 1-based, values below 1
+/// treated as 1; `count` 0 asks for `totalResults` only, capped at `MAX_RESULTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub start_index: u64,
+    pub count: u64,
+}
+
+impl Paging {
+    pub fn new(start_index: Option<i64>, count: Option<i64>) -> Self {
+        Paging {
+            start_index: start_index.unwrap_or(1).max(1) as u64,
+            count: count
+                .unwrap_or(DEFAULT_COUNT as i64)
+                .clamp(0, MAX_RESULTS as i64) as u64,
+        }
+    }
+}
+
+pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_clamps_to_scim_rules() {
+        assert_eq!(
+            Paging::new(Some(0), Some(-5)),
+            Paging {
+                start_index: 1,
+                count: 0
+            }
+        );
+        assert_eq!(Paging::new(None, Some(5000)).count, MAX_RESULTS);
+        assert_eq!(
+            Paging::new(None, None),
+            Paging {
+                start_index: 1,
+                count: DEFAULT_COUNT
+            }
+        );
+    }
+}

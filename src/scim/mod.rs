@@ -1,0 +1,10 @@
+//! The SCIM 2.0 protocol: errors, schemas, resources, filters, lists.
+//! Knows nothing of HTTP frameworks or SQL.
+
+pub mod error;
+pub mod filter;
+pub mod list;
+pub mod resource;
+pub mod schema;
+
+pub use error::ScimError;

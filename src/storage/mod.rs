@@ -1,0 +1,245 @@
+//! Persistence: one `Store` trait, implemented for PostgreSQL and SQLite.
+
+mod postgres;
+mod sql_filter;
+mod sql_store;
+mod sqlite;
+
+use std::future::Future;
+
+use crate::keys::{KeyDigest, Scope};
+use crate::scim::filter::Filter;
+use crate::scim::ScimError;
+use crate::teamtailor::{Micros, User, UserData};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint was violated; the field names the domain attribute.
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The row changed since the caller read it.
+    #[error("the resource was changed by another request")]
+    VersionMismatch,
+    /// A query the client asked for cannot be expressed (e.g. unknown attribute).
+    #[error(transparent)]
+    Query(#[from] ScimError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Config(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub id: i64,
+    pub slug: String,
+    pub created_at: Micros,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: i64,
+    pub company_id: i64,
+    pub company_slug: String,
+    pub name: String,
+    pub digest: KeyDigest,
+    pub scopes: Vec<Scope>,
+    pub created_at: Micros,
+    pub expires_at: Option<Micros>,
+    pub revoked_at: Option<Micros>,
+    pub last_used_at: Option<Micros>,
+}
+
+impl ApiKey {
+    pub fn is_usable(&self, now: Micros) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub company_id: i64,
+    pub name: String,
+    pub digest: KeyDigest,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Micros>,
+}
+
+/// A page of users: `start_index` is 1-based as in SCIM.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    pub filter: Option<Filter>,
+    pub start_index: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub total: u64,
+    pub users: Vec<User>,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server persists. Every user operation is scoped by company.
+pub trait Store: Send + Sync {
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    fn create_company(&self, slug: &str) -> impl Future<Output = StoreResult<Company>> + Send;
+    /// Returns the company, creating it when missing.
+    fn ensure_company(&self, slug: &str) -> impl Future<Output = StoreResult<Company>> + Send;
+    fn company_by_slug(
+        &self,
+        slug: &str,
+    ) -> impl Future<Output = StoreResult<Option<Company>>> + Send;
+    fn list_companies(&self) -> impl Future<Output = StoreResult<Vec<Company>>> + Send;
+
+    fn create_key(&self, key: &NewApiKey) -> impl Future<Output = StoreResult<ApiKey>> + Send;
+    /// Makes sure a key with this digest exists, is not revoked and has these
+    /// scopes (idempotent; used for the bootstrap token).
+    fn ensure_key(&self, key: &NewApiKey) -> impl Future<Output = StoreResult<ApiKey>> + Send;
+    fn key_by_lookup(
+        &self,
+        lookup: &str,
+    ) -> impl Future<Output = StoreResult<Option<ApiKey>>> + Send;
+    fn list_keys(
+        &self,
+        company_id: Option<i64>,
+    ) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send;
+    fn revoke_key(&self, id: i64) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn count_keys(&self) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    fn create_user(
+        &self,
+        company_id: i64,
+        data: &UserData,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    fn get_user(
+        &self,
+        company_id: i64,
+        id: i64,
+    ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    /// Writes `data` if the stored version is still `expected_version`.
+    fn update_user(
+        &self,
+        company_id: i64,
+        id: i64,
+        expected_version: i64,
+        data: &UserData,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    fn delete_user(
+        &self,
+        company_id: i64,
+        id: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn list_users(
+        &self,
+        company_id: i64,
+        query: &UserQuery,
+    ) -> impl Future<Output = StoreResult<UserPage>> + Send;
+}
+
+/// The configured backend.
+pub enum Database {
+    Postgres(PostgresStore),
+    Sqlite(SqliteStore),
+}
+
+impl Database {
+    /// Connects to `postgres://...` or `sqlite://PATH` and runs migrations.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres(PostgresStore::connect(url).await?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Database::Sqlite(SqliteStore::connect(url).await?))
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL '{url}': use sqlite://PATH or postgres://..."
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Database::Postgres(_) => "postgres",
+            Database::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            Database::Postgres($store) => $call.await,
+            Database::Sqlite($store) => $call.await,
+        }
+    };
+}
+
+impl Store for Database {
+    async fn ping(&self) -> StoreResult<()> {
+        delegate!(self, s => s.ping())
+    }
+    async fn create_company(&self, slug: &str) -> StoreResult<Company> {
+        delegate!(self, s => s.create_company(slug))
+    }
+    async fn ensure_company(&self, slug: &str) -> StoreResult<Company> {
+        delegate!(self, s => s.ensure_company(slug))
+    }
+    async fn company_by_slug(&self, slug: &str) -> StoreResult<Option<Company>> {
+        delegate!(self, s => s.company_by_slug(slug))
+    }
+    async fn list_companies(&self) -> StoreResult<Vec<Company>> {
+        delegate!(self, s => s.list_companies())
+    }
+    async fn create_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
+        delegate!(self, s => s.create_key(key))
+    }
+    async fn ensure_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
+        delegate!(self, s => s.ensure_key(key))
+    }
+    async fn key_by_lookup(&self, lookup: &str) -> StoreResult<Option<ApiKey>> {
+        delegate!(self, s => s.key_by_lookup(lookup))
+    }
+    async fn list_keys(&self, company_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
+        delegate!(self, s => s.list_keys(company_id))
+    }
+    async fn revoke_key(&self, id: i64) -> StoreResult<bool> {
+        delegate!(self, s => s.revoke_key(id))
+    }
+    async fn count_keys(&self) -> StoreResult<i64> {
+        delegate!(self, s => s.count_keys())
+    }
+    async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
+        delegate!(self, s => s.create_user(company_id, data))
+    }
+    async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
+        delegate!(self, s => s.get_user(company_id, id))
+    }
+    async fn update_user(
+        &self,
+        company_id: i64,
+        id: i64,
+        expected_version: i64,
+        data: &UserData,
+    ) -> StoreResult<User> {
+        delegate!(self, s => s.update_user(company_id, id, expected_version, data))
+    }
+    async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
+        delegate!(self, s => s.delete_user(company_id, id))
+    }
+    async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
+        delegate!(self, s => s.list_users(company_id, query))
+    }
+}
+
+pub fn now_micros() -> Micros {
+    chrono::Utc::now().timestamp_micros()
+}

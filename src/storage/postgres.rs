@@ -1,0 +1,29 @@
+//! PostgreSQL: the production backend; several stateless instances may share it.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::sql_store::{bind_user_data, impl_sql_store};
+
+pub struct PostgresStore {
+    reader: PgPool,
+    writer: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PostgresStore {
+            reader: pool.clone(),
+            writer: pool,
+        })
+    }
+}
+
+impl_sql_store!(PostgresStore, sqlx::Postgres);

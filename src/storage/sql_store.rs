@@ -1,0 +1,440 @@
+//! The `Store` implementation shared by both backends. The SQL below runs
+//! unchanged on PostgreSQL and SQLite (`$N` placeholders are numbered
+//! parameters on both); only connection setup and migrations differ.
+
+pub(super) const COMPANY_COLUMNS: &str = "id, slug, created_at";
+
+pub(super) const KEY_SELECT: &str = "SELECT k.id, k.company_id, c.slug, k.name, k.digest, \
+    k.scopes, k.created_at, k.expires_at, k.revoked_at, k.last_used_at \
+    FROM api_keys k JOIN companies c ON c.id = k.company_id";
+
+pub(super) const USER_COLUMNS: &str = "id, company_id, user_name, external_id, name_formatted, \
+    given_name, family_name, middle_name, honorific_prefix, honorific_suffix, display_name, \
+    title, emails, phone_numbers, role, locale, time_zone, visible, created_at, updated_at, version";
+
+/// Columns written from `UserData`, bound in this order by `bind_user_data!`.
+pub(super) const USER_DATA_COLUMNS: [&str; 20] = [
+    "user_name",
+    "user_name_lower",
+    "external_id",
+    "name_formatted",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "honorific_prefix",
+    "honorific_suffix",
+    "display_name",
+    "title",
+    "emails",
+    "phone_numbers",
+    "role",
+    "name",
+    "email",
+    "phone",
+    "locale",
+    "time_zone",
+    "visible",
+];
+
+pub(super) fn insert_user_sql() -> String {
+    let n = USER_DATA_COLUMNS.len();
+    let placeholders: Vec<String> = (1..=n + 4).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES ({}) RETURNING {USER_COLUMNS}",
+        USER_DATA_COLUMNS.join(", "),
+        placeholders.join(", ")
+    )
+}
+
+pub(super) fn update_user_sql() -> String {
+    let n = USER_DATA_COLUMNS.len();
+    let sets: Vec<String> = USER_DATA_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    format!(
+        "UPDATE users SET {}, updated_at = ${}, version = version + 1 \
+         WHERE company_id = ${} AND id = ${} AND version = ${} RETURNING {USER_COLUMNS}",
+        sets.join(", "),
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    )
+}
+
+/// Instants are stored at millisecond precision: what SCIM shows is exactly what
+/// filters compare.
+pub(super) fn now_millis_as_micros() -> i64 {
+    super::now_micros() / 1000 * 1000
+}
+
+pub(super) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) fn parse_json_list<T: serde::de::DeserializeOwned>(text: &str) -> Vec<T> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+macro_rules! bind_user_data {
+    ($query:expr, $data:expr) => {{
+        let data: &crate::teamtailor::UserData = $data;
+        let a = &data.attributes;
+        $query
+            .bind(a.user_name.clone())
+            .bind(a.user_name.to_lowercase())
+            .bind(a.external_id.clone())
+            .bind(a.name.formatted.clone())
+            .bind(a.name.given_name.clone())
+            .bind(a.name.family_name.clone())
+            .bind(a.name.middle_name.clone())
+            .bind(a.name.honorific_prefix.clone())
+            .bind(a.name.honorific_suffix.clone())
+            .bind(a.display_name.clone())
+            .bind(a.title.clone())
+            .bind($crate::storage::sql_store::json_text(&a.emails))
+            .bind($crate::storage::sql_store::json_text(&a.phone_numbers))
+            .bind(data.role.as_str())
+            .bind(data.full_name())
+            .bind(data.display_email())
+            .bind(data.phone())
+            .bind(data.locale.clone())
+            .bind(data.time_zone.clone())
+            .bind(data.visible)
+    }};
+}
+
+/// Implements `Store` for a struct with `reader` and `writer` pools of `$db`.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        use sqlx::Row as _;
+
+        use crate::keys::{KeyDigest, Scope};
+        use crate::scim::resource::{Name, UserAttributes};
+        use crate::storage::sql_filter::{self, Bind};
+        use crate::storage::sql_store::*;
+        use crate::storage::{
+            ApiKey, Company, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
+        };
+        use crate::teamtailor::{Role, User, UserData};
+
+        type DbRow = <$db as sqlx::Database>::Row;
+
+        fn company_from_row(row: &DbRow) -> Result<Company, sqlx::Error> {
+            Ok(Company {
+                id: row.try_get(0)?,
+                slug: row.try_get(1)?,
+                created_at: row.try_get(2)?,
+            })
+        }
+
+        fn key_from_row(row: &DbRow) -> Result<ApiKey, sqlx::Error> {
+            let digest: Vec<u8> = row.try_get(4)?;
+            let scopes: String = row.try_get(5)?;
+            Ok(ApiKey {
+                id: row.try_get(0)?,
+                company_id: row.try_get(1)?,
+                company_slug: row.try_get(2)?,
+                name: row.try_get(3)?,
+                digest: KeyDigest::from_bytes(&digest).ok_or_else(|| {
+                    sqlx::Error::Decode("api key digest is not 32 bytes".into())
+                })?,
+                scopes: Scope::parse_list(&scopes),
+                created_at: row.try_get(6)?,
+                expires_at: row.try_get(7)?,
+                revoked_at: row.try_get(8)?,
+                last_used_at: row.try_get(9)?,
+            })
+        }
+
+        fn user_from_row(row: &DbRow) -> Result<User, sqlx::Error> {
+            let emails: String = row.try_get("emails")?;
+            let phone_numbers: String = row.try_get("phone_numbers")?;
+            let role: String = row.try_get("role")?;
+            Ok(User {
+                id: row.try_get("id")?,
+                company_id: row.try_get("company_id")?,
+                data: UserData {
+                    attributes: UserAttributes {
+                        user_name: row.try_get("user_name")?,
+                        external_id: row.try_get("external_id")?,
+                        name: Name {
+                            formatted: row.try_get("name_formatted")?,
+                            family_name: row.try_get("family_name")?,
+                            given_name: row.try_get("given_name")?,
+                            middle_name: row.try_get("middle_name")?,
+                            honorific_prefix: row.try_get("honorific_prefix")?,
+                            honorific_suffix: row.try_get("honorific_suffix")?,
+                        },
+                        display_name: row.try_get("display_name")?,
+                        title: row.try_get("title")?,
+                        emails: parse_json_list(&emails),
+                        phone_numbers: parse_json_list(&phone_numbers),
+                    },
+                    role: role
+                        .parse::<Role>()
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    locale: row.try_get("locale")?,
+                    time_zone: row.try_get("time_zone")?,
+                    visible: row.try_get("visible")?,
+                },
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                version: row.try_get("version")?,
+            })
+        }
+
+        /// Maps a unique violation to the domain attribute it protects.
+        fn conflict(error: sqlx::Error, what: &'static str) -> StoreError {
+            match &error {
+                sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
+                _ => StoreError::Database(error),
+            }
+        }
+
+        fn bind_all<'q>(
+            mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            binds: &'q [Bind],
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            for bind in binds {
+                query = match bind {
+                    Bind::Text(text) => query.bind(text.as_str()),
+                    Bind::Int(n) => query.bind(*n),
+                };
+            }
+            query
+        }
+
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.reader).await?;
+                Ok(())
+            }
+
+            async fn create_company(&self, slug: &str) -> StoreResult<Company> {
+                let sql = format!(
+                    "INSERT INTO companies (slug, created_at) VALUES ($1, $2) RETURNING {COMPANY_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(slug)
+                    .bind(now_millis_as_micros())
+                    .fetch_one(&self.writer)
+                    .await
+                    .map_err(|e| conflict(e, "company"))?;
+                Ok(company_from_row(&row)?)
+            }
+
+            async fn ensure_company(&self, slug: &str) -> StoreResult<Company> {
+                sqlx::query(
+                    "INSERT INTO companies (slug, created_at) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING",
+                )
+                .bind(slug)
+                .bind(now_millis_as_micros())
+                .execute(&self.writer)
+                .await?;
+                self.company_by_slug(slug)
+                    .await?
+                    .ok_or(StoreError::NotFound)
+            }
+
+            async fn company_by_slug(&self, slug: &str) -> StoreResult<Option<Company>> {
+                let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE slug = $1");
+                let row = sqlx::query(&sql).bind(slug).fetch_optional(&self.writer).await?;
+                Ok(row.as_ref().map(company_from_row).transpose()?)
+            }
+
+            async fn list_companies(&self) -> StoreResult<Vec<Company>> {
+                let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies ORDER BY id");
+                let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
+                Ok(rows.iter().map(company_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn create_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
+                let row = sqlx::query(
+                    "INSERT INTO api_keys (company_id, name, lookup, digest, scopes, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(key.company_id)
+                .bind(key.name.as_str())
+                .bind(key.digest.lookup())
+                .bind(key.digest.as_bytes())
+                .bind(Scope::join(&key.scopes))
+                .bind(now_millis_as_micros())
+                .bind(key.expires_at)
+                .fetch_one(&self.writer)
+                .await
+                .map_err(|e| conflict(e, "api key"))?;
+                let id: i64 = row.try_get(0)?;
+                self.key_by_id(id).await
+            }
+
+            async fn ensure_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
+                sqlx::query(
+                    "INSERT INTO api_keys (company_id, name, lookup, digest, scopes, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (lookup) DO UPDATE SET company_id = excluded.company_id, \
+                     digest = excluded.digest, scopes = excluded.scopes, \
+                     expires_at = excluded.expires_at, revoked_at = NULL",
+                )
+                .bind(key.company_id)
+                .bind(key.name.as_str())
+                .bind(key.digest.lookup())
+                .bind(key.digest.as_bytes())
+                .bind(Scope::join(&key.scopes))
+                .bind(now_millis_as_micros())
+                .bind(key.expires_at)
+                .execute(&self.writer)
+                .await?;
+                self.key_by_lookup(&key.digest.lookup())
+                    .await?
+                    .ok_or(StoreError::NotFound)
+            }
+
+            async fn key_by_lookup(&self, lookup: &str) -> StoreResult<Option<ApiKey>> {
+                let sql = format!("{KEY_SELECT} WHERE k.lookup = $1");
+                let row = sqlx::query(&sql).bind(lookup).fetch_optional(&self.reader).await?;
+                Ok(row.as_ref().map(key_from_row).transpose()?)
+            }
+
+            async fn list_keys(&self, company_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
+                let rows = match company_id {
+                    Some(id) => {
+                        let sql = format!("{KEY_SELECT} WHERE k.company_id = $1 ORDER BY k.id");
+                        sqlx::query(&sql).bind(id).fetch_all(&self.reader).await?
+                    }
+                    None => {
+                        let sql = format!("{KEY_SELECT} ORDER BY k.id");
+                        sqlx::query(&sql).fetch_all(&self.reader).await?
+                    }
+                };
+                Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn revoke_key(&self, id: i64) -> StoreResult<bool> {
+                let result = sqlx::query(
+                    "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now_millis_as_micros())
+                .bind(id)
+                .execute(&self.writer)
+                .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn count_keys(&self) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT COUNT(*) FROM api_keys")
+                    .fetch_one(&self.reader)
+                    .await?;
+                Ok(row.try_get(0)?)
+            }
+
+            async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
+                let now = now_millis_as_micros();
+                let sql = insert_user_sql();
+                let row = bind_user_data!(sqlx::query(&sql), data)
+                    .bind(company_id)
+                    .bind(now)
+                    .bind(now)
+                    .bind(1_i64)
+                    .fetch_one(&self.writer)
+                    .await
+                    .map_err(|e| conflict(e, "userName"))?;
+                Ok(user_from_row(&row)?)
+            }
+
+            async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
+                let row = sqlx::query(&sql)
+                    .bind(company_id)
+                    .bind(id)
+                    .fetch_optional(&self.reader)
+                    .await?;
+                Ok(row.as_ref().map(user_from_row).transpose()?)
+            }
+
+            async fn update_user(
+                &self,
+                company_id: i64,
+                id: i64,
+                expected_version: i64,
+                data: &UserData,
+            ) -> StoreResult<User> {
+                let sql = update_user_sql();
+                let row = bind_user_data!(sqlx::query(&sql), data)
+                    .bind(now_millis_as_micros())
+                    .bind(company_id)
+                    .bind(id)
+                    .bind(expected_version)
+                    .fetch_optional(&self.writer)
+                    .await
+                    .map_err(|e| conflict(e, "userName"))?;
+                match row {
+                    Some(row) => Ok(user_from_row(&row)?),
+                    None => match self.get_user(company_id, id).await? {
+                        Some(_) => Err(StoreError::VersionMismatch),
+                        None => Err(StoreError::NotFound),
+                    },
+                }
+            }
+
+            async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
+                let result = sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2")
+                    .bind(company_id)
+                    .bind(id)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
+                let filter = match &query.filter {
+                    Some(filter) => sql_filter::translate(filter, 2)?,
+                    None => sql_filter::SqlFilter::default(),
+                };
+                let condition = if filter.sql.is_empty() {
+                    String::new()
+                } else {
+                    format!(" AND {}", filter.sql)
+                };
+                let count_sql = format!("SELECT COUNT(*) FROM users WHERE company_id = $1{condition}");
+                let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &filter.binds)
+                    .fetch_one(&self.reader)
+                    .await?
+                    .try_get(0)?;
+                if total == 0 || query.count == 0 {
+                    return Ok(UserPage { total: total as u64, users: Vec::new() });
+                }
+                let n = filter.binds.len() + 2;
+                let page_sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE company_id = $1{condition} \
+                     ORDER BY created_at, id LIMIT ${n} OFFSET ${}",
+                    n + 1
+                );
+                let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
+                let limit = query.count.min(i64::MAX as u64) as i64;
+                let rows = bind_all(sqlx::query(&page_sql).bind(company_id), &filter.binds)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.reader)
+                    .await?;
+                Ok(UserPage {
+                    total: total as u64,
+                    users: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
+                })
+            }
+        }
+
+        impl $store {
+            async fn key_by_id(&self, id: i64) -> StoreResult<ApiKey> {
+                let sql = format!("{KEY_SELECT} WHERE k.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_one(&self.writer).await?;
+                Ok(key_from_row(&row)?)
+            }
+        }
+    };
+}
+
+pub(super) use bind_user_data;
+pub(super) use impl_sql_store;

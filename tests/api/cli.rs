@@ -1,0 +1,270 @@
+//! The command line: `serve` as a real process, keys, companies, shutdown.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::both_backends;
+use crate::helpers::{create_database, Backend, TestApp};
+
+both_backends!(
+    tokens_create_prints_a_working_key_last,
+    companies_create_and_list,
+);
+
+const BIN: &str = env!("CARGO_BIN_EXE_teamtailor-scim");
+
+struct Server {
+    child: Child,
+    url: String,
+    output: Vec<String>,
+}
+
+/// Starts `serve` on a free port and reads its banner up to the first blank
+/// line after the key (or the hint line).
+async fn start_server(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut output = Vec::new();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("serve prints its address")
+        .unwrap()
+        .expect("a line");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the listening URL")
+        .to_string();
+    output.push(first);
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+    {
+        output.push(line);
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, url, output }
+}
+
+impl Server {
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits after SIGTERM")
+            .unwrap()
+    }
+}
+
+fn key_in(output: &[String]) -> Option<String> {
+    output
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .find(|w| w.starts_with("tt_"))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn first_start_creates_the_database_and_prints_a_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &[], &[]).await;
+    assert!(
+        dir.path().join("teamtailor-scim.db").exists(),
+        "SQLite file in the working directory"
+    );
+    let key = key_in(&server.output).expect("a key is printed");
+    assert!(server
+        .output
+        .iter()
+        .any(|l| l.contains("curl -H 'Authorization: Bearer")));
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("{}/scim/v2/Users", server.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(server.terminate().await.success());
+
+    let again = start_server(dir.path(), &[], &[]).await;
+    assert_eq!(
+        key_in(&again.output),
+        None,
+        "no second key: {:?}",
+        again.output
+    );
+    assert!(again.output.iter().any(|l| l.contains("tokens create")));
+    let response = client
+        .get(format!("{}/scim/v2/Users", again.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the first key survives restarts");
+    assert!(again.terminate().await.success());
+}
+
+async fn bootstrap_token_is_idempotent(backend: Backend) {
+    let Some((url, _guard)) = create_database(backend).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_URL", url.as_str()),
+        ("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", "dev-token-123"),
+    ];
+    for _ in 0..2 {
+        let server = start_server(dir.path(), &[], &env).await;
+        assert_eq!(
+            key_in(&server.output),
+            None,
+            "no key minted when a bootstrap token is set"
+        );
+        let response = reqwest::Client::new()
+            .get(format!("{}/scim/v2/Users", server.url))
+            .bearer_auth("dev-token-123")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(server.terminate().await.success());
+    }
+    let output = Command::new(BIN)
+        .args(["tokens", "list", "--database-url", &url])
+        .output()
+        .await
+        .unwrap();
+    let listing = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        listing.lines().filter(|l| l.contains("bootstrap")).count(),
+        1,
+        "{listing}"
+    );
+    assert!(!listing.contains("dev-token-123"));
+}
+
+#[tokio::test]
+async fn bootstrap_token_is_idempotent_on_sqlite() {
+    bootstrap_token_is_idempotent(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn bootstrap_token_is_idempotent_on_postgres() {
+    bootstrap_token_is_idempotent(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(
+        dir.path(),
+        &[],
+        &[("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", "t0k3n")],
+    )
+    .await;
+    let address = server.url.trim_start_matches("http://").to_string();
+    let body = json!({"userName": "inflight@example.com"}).to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /scim/v2/Users HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer t0k3n\r\nContent-Type: application/scim+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = server.child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.write_all(&body.as_bytes()[5..]).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let mut server = server;
+    let status = tokio::time::timeout(Duration::from_secs(20), server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn tokens_create_prints_a_working_key_last(app: TestApp) {
+    let output = app
+        .cli(&[
+            "tokens",
+            "create",
+            "--company",
+            "acme",
+            "--scope",
+            "scim",
+            "--name",
+            "ci",
+        ])
+        .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().trim().to_string();
+    assert!(key.len() >= 43, "256-bit key: {key}");
+    let response = app
+        .send_as(
+            &key,
+            reqwest::Method::POST,
+            "/Users",
+            Some(&json!({"userName": "cli@example.com"})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    // The key belongs to acme, not to the default company.
+    assert_eq!(app.get_json("/Users").await["totalResults"], 0);
+    let listing = app.cli(&["tokens", "list", "--company", "acme"]).await;
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    assert!(listing.contains("ci") && listing.contains("scim") && !listing.contains(&key));
+
+    let bad = app.cli(&["tokens", "create", "--scope", "root"]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
+}
+
+async fn companies_create_and_list(app: TestApp) {
+    let created = app.cli(&["companies", "create", "globex"]).await;
+    assert!(created.status.success());
+    let again = app.cli(&["companies", "create", "globex"]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let list = app.cli(&["companies", "list"]).await;
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        list.contains("globex") && list.contains("default"),
+        "{list}"
+    );
+}

@@ -1,0 +1,318 @@
+//! One way to start the server for a test: a fresh database per test, the real
+//! listener on port 0, and a client. Every storage test runs on both backends.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reqwest::{Client, Response};
+use serde_json::Value;
+use teamtailor_scim::keys::{Scope, Secret};
+use teamtailor_scim::storage::{Database, NewApiKey, Store};
+use teamtailor_scim::{App, Settings};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub key: String,
+    pub client: Client,
+    pub database_url: String,
+    _database: TestDatabase,
+}
+
+/// Runs each listed `async fn name(app: TestApp)` once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app.expect("SQLite is always available")).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEAMTAILOR_SCIM_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "tts_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        rand_suffix()
+    )
+}
+
+fn rand_suffix() -> String {
+    Secret::generate().expose()[3..11]
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub enum TestDatabase {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { name: String },
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { name } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let pool = sqlx::PgPool::connect(&postgres_admin_url()).await.ok()?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&pool)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+pub async fn create_database(backend: Backend) -> Option<(String, TestDatabase)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            Some((url, TestDatabase::Sqlite(dir)))
+        }
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            let pool = match sqlx::PgPool::connect(&admin).await {
+                Ok(pool) => pool,
+                Err(error) => {
+                    if std::env::var_os("CI").is_some() {
+                        panic!("PostgreSQL is required in CI but {admin} is unreachable: {error}");
+                    }
+                    eprintln!("skipping the PostgreSQL run: {admin} is unreachable ({error}); set TEAMTAILOR_SCIM_TEST_POSTGRES");
+                    return None;
+                }
+            };
+            let name = unique_name();
+            sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let base = admin
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .unwrap_or(&admin);
+            Some((format!("{base}/{name}"), TestDatabase::Postgres { name }))
+        }
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let (database_url, database) = create_database(backend).await?;
+    let key = Secret::generate();
+    let mut settings = Settings::new(&database_url);
+    settings.listen = "127.0.0.1:0".into();
+    settings.bootstrap_token = Some(key.clone());
+    configure(&mut settings);
+    let app = App::build(&settings).await.expect("the app starts");
+    let address = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run(std::future::pending()));
+    Some(TestApp {
+        address,
+        key: key.expose().to_string(),
+        client: Client::new(),
+        database_url,
+        _database: database,
+    })
+}
+
+impl TestApp {
+    pub fn scim(&self, path: &str) -> String {
+        format!("{}/scim/v2{path}", self.address)
+    }
+
+    /// Creates a key for `company` (created if missing) with the given scopes.
+    pub async fn key_for(&self, company: &str, scopes: &[Scope]) -> String {
+        let store = Database::connect(&self.database_url)
+            .await
+            .expect("database");
+        let company = store.ensure_company(company).await.expect("company");
+        let secret = Secret::generate();
+        store
+            .create_key(&NewApiKey {
+                company_id: company.id,
+                name: "test".into(),
+                digest: secret.digest(),
+                scopes: scopes.to_vec(),
+                expires_at: None,
+            })
+            .await
+            .expect("key");
+        secret.expose().to_string()
+    }
+
+    /// Runs the command-line tool against this test's database.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+            .args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .await
+            .expect("run teamtailor-scim")
+    }
+
+    /// The company's users as Teamtailor sees them (`users list`).
+    pub async fn teamtailor_users(&self, company: &str) -> Vec<Value> {
+        let output = self.cli(&["users", "list", "--company", company]).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
+    pub async fn teamtailor_user(&self, id: &str) -> Value {
+        self.teamtailor_users("default")
+            .await
+            .into_iter()
+            .find(|u| u["id"] == id)
+            .expect("user in Teamtailor")
+    }
+
+    pub async fn set_role(&self, id: &str, role: &str) {
+        let output = self.cli(&["users", "set-role", id, role]).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        self.send_as(&self.key, method, path, body).await
+    }
+
+    pub async fn send_as(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.scim(path))
+            .header("Authorization", format!("Bearer {key}"));
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", SCIM_JSON)
+                .body(body.to_string());
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn post_user(&self, body: &Value) -> Response {
+        self.send(reqwest::Method::POST, "/Users", Some(body)).await
+    }
+
+    /// Creates a user and returns the resource; panics unless 201.
+    pub async fn create_user(&self, body: &Value) -> Value {
+        let response = self.post_user(body).await;
+        assert_eq!(response.status(), 201, "create failed");
+        response.json().await.expect("json")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+}
+
+/// Asserts a SCIM error response and returns its body.
+pub async fn assert_scim_error(response: Response, status: u16, scim_type: Option<&str>) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        SCIM_JSON
+    );
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    assert_eq!(body["status"], status.to_string());
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "detail: {body}"
+    );
+    match scim_type {
+        Some(t) => assert_eq!(body["scimType"], t, "{body}"),
+        None => assert!(body.get("scimType").is_none(), "{body}"),
+    }
+    body
+}
+
+pub fn role(resource: &Value) -> &str {
+    resource["urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User"]["role"]
+        .as_str()
+        .expect("role")
+}

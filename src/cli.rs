@@ -310,16 +310,18 @@ async fn users(command: UsersCommand, database_url: &str) -> Result<(), String> 
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no company '{company}'"))?;
-            let user = store
-                .get_user(company.id, id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no user {id} in company '{}'", company.slug))?;
-            let data = UserData { role, ..user.data };
             store
-                .update_user(company.id, id, user.version, &data)
+                .modify_user(company.id, id, |user| {
+                    Ok(Some(UserData {
+                        role,
+                        ..user.data.clone()
+                    }))
+                })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("no user {id} in company '{}'", company.slug),
+                    other => other.to_string(),
+                })?;
             println!("User {id} now has role {role}.");
         }
     }

@@ -33,9 +33,6 @@ impl From<StoreError> for ScimError {
         match error {
             StoreError::NotFound => ScimError::NotFound("resource not found".into()),
             StoreError::Conflict(what) => ScimError::Uniqueness(format!("{what} already exists")),
-            StoreError::VersionMismatch => ScimError::PreconditionFailed(
-                "the resource was changed by another request; read it again and retry".into(),
-            ),
             StoreError::Query(error) => error,
             StoreError::Database(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool timed out");

@@ -49,6 +49,7 @@ fn scim_router(state: AppState) -> Router<AppState> {
             "/Users/{id}",
             get(scim_users::get)
                 .put(scim_users::replace)
+                .patch(scim_users::patch)
                 .delete(scim_users::delete),
         )
         .route(

@@ -8,17 +8,15 @@ use serde_json::Value;
 
 use crate::scim::filter::parse_filter;
 use crate::scim::list::{list_response, Paging};
+use crate::scim::patch;
 use crate::scim::resource::UserRequest;
 use crate::scim::ScimError;
 use crate::storage::{Store, StoreError, UserQuery};
-use crate::teamtailor::{mapping, User};
+use crate::teamtailor::{mapping, User, UserData};
 
 use super::auth::Caller;
 use super::extract::ScimJson;
 use super::{scim_base_url, scim_json, AppState};
-
-/// How often a PUT retries when a concurrent write changed the user under it.
-const WRITE_RETRIES: usize = 5;
 
 /// Teamtailor ids are positive integers; anything else names no user.
 fn user_id(id: &str) -> Result<i64, ScimError> {
@@ -78,6 +76,14 @@ pub async fn get(
         .get_user(caller.company_id, user_id(&id)?)
         .await?
         .ok_or_else(|| ScimError::user_not_found(&id))?;
+    if precondition(&headers, header::IF_NONE_MATCH).is_some_and(|list| names_version(list, &user))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(etag) = HeaderValue::from_str(&user.etag()) {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return Ok(response);
+    }
     Ok(user_response(
         StatusCode::OK,
         &user,
@@ -92,48 +98,112 @@ pub async fn replace(
     Path(id): Path<String>,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
-    let user_id = user_id(&id)?;
     let request = UserRequest::from_json(&body)?;
-    let user_name = request.attributes.user_name.clone();
-    for _ in 0..WRITE_RETRIES {
-        let current = state
-            .store
-            .get_user(caller.company_id, user_id)
-            .await?
-            .ok_or_else(|| ScimError::user_not_found(&id))?;
-        let data = mapping::replace(&current.data, request.clone());
-        match state
-            .store
-            .update_user(caller.company_id, user_id, current.version, &data)
-            .await
-        {
-            Ok(user) => {
-                return Ok(user_response(
-                    StatusCode::OK,
-                    &user,
-                    &scim_base_url(&state, &headers),
-                ))
-            }
-            Err(StoreError::VersionMismatch) => continue,
-            Err(StoreError::NotFound) => return Err(ScimError::user_not_found(&id)),
-            Err(error) => return Err(uniqueness(error, &user_name)),
-        }
+    write_user(&state, &caller, &headers, &id, |current| {
+        Ok(mapping::replace(&current.data, request))
+    })
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let operations = patch::parse_request(&body)?;
+    write_user(&state, &caller, &headers, &id, |current| {
+        let mut document = current
+            .data
+            .attributes
+            .to_document(current.data.role.is_active());
+        patch::apply(&mut document, &operations)?;
+        let request = UserRequest::from_json(&Value::Object(document))?;
+        Ok(mapping::replace(&current.data, request))
+    })
+    .await
+}
+
+/// Read, change and write in one transaction with the row locked, so
+/// concurrent writes queue and none is lost. With `If-Match` the client pinned
+/// a version: a mismatch is 412.
+async fn write_user(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: &str,
+    change: impl FnOnce(&User) -> Result<UserData, ScimError> + Send,
+) -> Result<Response, ScimError> {
+    let user_id = user_id(id)?;
+    let if_match = precondition(headers, header::IF_MATCH);
+    let mut user_name = String::new();
+    let result = state
+        .store
+        .modify_user(caller.company_id, user_id, |current| {
+            check_if_match(if_match, current)?;
+            let data = change(current)?;
+            user_name.clone_from(&data.attributes.user_name);
+            Ok((data != current.data).then_some(data))
+        })
+        .await;
+    match result {
+        Ok(user) => Ok(user_response(
+            StatusCode::OK,
+            &user,
+            &scim_base_url(state, headers),
+        )),
+        Err(StoreError::NotFound) => Err(ScimError::user_not_found(id)),
+        Err(error) => Err(uniqueness(error, &user_name)),
     }
-    Err(ScimError::Unavailable(
-        "the user is being changed by many requests at once; retry".into(),
-    ))
+}
+
+fn precondition(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Whether an `If-Match`/`If-None-Match` list names this user's version
+/// (weak comparison: `W/"3"` and `"3"` are the same version).
+fn names_version(list: &str, user: &User) -> bool {
+    let etag = user.etag();
+    let opaque = etag.trim_start_matches("W/");
+    list.split(',')
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == opaque)
+}
+
+fn check_if_match(if_match: Option<&str>, user: &User) -> Result<(), ScimError> {
+    match if_match {
+        Some(list) if !names_version(list, user) => Err(version_mismatch()),
+        _ => Ok(()),
+    }
+}
+
+fn version_mismatch() -> ScimError {
+    ScimError::PreconditionFailed(
+        "If-Match does not name the current version; read the user again".into(),
+    )
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ScimError> {
-    if state
-        .store
-        .delete_user(caller.company_id, user_id(&id)?)
-        .await?
-    {
+    let user_id = user_id(&id)?;
+    if let Some(if_match) = precondition(&headers, header::IF_MATCH) {
+        let current = state
+            .store
+            .get_user(caller.company_id, user_id)
+            .await?
+            .ok_or_else(|| ScimError::user_not_found(&id))?;
+        check_if_match(Some(if_match), &current)?;
+    }
+    if state.store.delete_user(caller.company_id, user_id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ScimError::user_not_found(&id))

@@ -63,6 +63,44 @@ pub struct UserAttributes {
     pub phone_numbers: Vec<MultiValue>,
 }
 
+impl UserAttributes {
+    /// The writable attributes as a SCIM document with canonical names: what a
+    /// resource shows of them and what PATCH edits.
+    pub fn to_document(&self, active: bool) -> Map<String, Value> {
+        let mut document = Map::new();
+        if let Some(external_id) = &self.external_id {
+            document.insert("externalId".into(), Value::String(external_id.clone()));
+        }
+        document.insert("userName".into(), Value::String(self.user_name.clone()));
+        if !self.name.is_empty() {
+            document.insert(
+                "name".into(),
+                serde_json::to_value(&self.name).unwrap_or_default(),
+            );
+        }
+        if let Some(display_name) = &self.display_name {
+            document.insert("displayName".into(), Value::String(display_name.clone()));
+        }
+        if let Some(title) = &self.title {
+            document.insert("title".into(), Value::String(title.clone()));
+        }
+        document.insert("active".into(), Value::Bool(active));
+        if !self.emails.is_empty() {
+            document.insert(
+                "emails".into(),
+                serde_json::to_value(&self.emails).unwrap_or_default(),
+            );
+        }
+        if !self.phone_numbers.is_empty() {
+            document.insert(
+                "phoneNumbers".into(),
+                serde_json::to_value(&self.phone_numbers).unwrap_or_default(),
+            );
+        }
+        document
+    }
+}
+
 /// A User resource from a POST or PUT body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRequest {

@@ -326,12 +326,12 @@ pub fn service_provider_config(base: &str, max_results: u32) -> Value {
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": "https://github.com/teamtailor-scim/teamtailor-scim#readme",
-        "patch": { "supported": false },
+        "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": max_results },
         "changePassword": { "supported": false },
         "sort": { "supported": false },
-        "etag": { "supported": false },
+        "etag": { "supported": true },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "API key",

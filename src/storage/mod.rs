@@ -22,9 +22,6 @@ pub enum StoreError {
     /// A unique constraint was violated; the field names the domain attribute.
     #[error("{0} already exists")]
     Conflict(&'static str),
-    /// The row changed since the caller read it.
-    #[error("the resource was changed by another request")]
-    VersionMismatch,
     /// A query the client asked for cannot be expressed (e.g. unknown attribute).
     #[error(transparent)]
     Query(#[from] ScimError),
@@ -126,14 +123,17 @@ pub trait Store: Send + Sync {
         company_id: i64,
         id: i64,
     ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
-    /// Writes `data` if the stored version is still `expected_version`.
-    fn update_user(
+    /// Reads the user under a row lock, lets `change` compute its new state
+    /// (`None` leaves it as it is) and writes it in the same transaction, so
+    /// concurrent changes queue instead of overwriting each other.
+    fn modify_user<F>(
         &self,
         company_id: i64,
         id: i64,
-        expected_version: i64,
-        data: &UserData,
-    ) -> impl Future<Output = StoreResult<User>> + Send;
+        change: F,
+    ) -> impl Future<Output = StoreResult<User>> + Send
+    where
+        F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send;
     fn delete_user(
         &self,
         company_id: i64,
@@ -223,14 +223,11 @@ impl Store for Database {
     async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
         delegate!(self, s => s.get_user(company_id, id))
     }
-    async fn update_user(
-        &self,
-        company_id: i64,
-        id: i64,
-        expected_version: i64,
-        data: &UserData,
-    ) -> StoreResult<User> {
-        delegate!(self, s => s.update_user(company_id, id, expected_version, data))
+    async fn modify_user<F>(&self, company_id: i64, id: i64, change: F) -> StoreResult<User>
+    where
+        F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send,
+    {
+        delegate!(self, s => s.modify_user(company_id, id, change))
     }
     async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
         delegate!(self, s => s.delete_user(company_id, id))

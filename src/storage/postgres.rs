@@ -26,4 +26,4 @@ impl PostgresStore {
     }
 }
 
-impl_sql_store!(PostgresStore, sqlx::Postgres);
+impl_sql_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE");

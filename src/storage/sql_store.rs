@@ -106,9 +106,10 @@ macro_rules! bind_user_data {
     }};
 }
 
-/// Implements `Store` for a struct with `reader` and `writer` pools of `$db`.
+/// Implements `Store` for a struct with `reader` and `writer` pools of `$db`;
+/// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $row_lock:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -354,29 +355,36 @@ macro_rules! impl_sql_store {
                 Ok(row.as_ref().map(user_from_row).transpose()?)
             }
 
-            async fn update_user(
-                &self,
-                company_id: i64,
-                id: i64,
-                expected_version: i64,
-                data: &UserData,
-            ) -> StoreResult<User> {
-                let sql = update_user_sql();
-                let row = bind_user_data!(sqlx::query(&sql), data)
+            async fn modify_user<F>(&self, company_id: i64, id: i64, change: F) -> StoreResult<User>
+            where
+                F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send,
+            {
+                let mut transaction = self.writer.begin().await?;
+                let select = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2{}",
+                    $row_lock
+                );
+                let row = sqlx::query(&select)
+                    .bind(company_id)
+                    .bind(id)
+                    .fetch_optional(&mut *transaction)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let current = user_from_row(&row)?;
+                let Some(data) = change(&current)? else {
+                    return Ok(current);
+                };
+                let update = update_user_sql();
+                let row = bind_user_data!(sqlx::query(&update), &data)
                     .bind(now_millis_as_micros())
                     .bind(company_id)
                     .bind(id)
-                    .bind(expected_version)
-                    .fetch_optional(&self.writer)
+                    .bind(current.version)
+                    .fetch_one(&mut *transaction)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
-                match row {
-                    Some(row) => Ok(user_from_row(&row)?),
-                    None => match self.get_user(company_id, id).await? {
-                        Some(_) => Err(StoreError::VersionMismatch),
-                        None => Err(StoreError::NotFound),
-                    },
-                }
+                transaction.commit().await?;
+                Ok(user_from_row(&row)?)
             }
 
             async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {

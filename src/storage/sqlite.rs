@@ -39,4 +39,5 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(SqliteStore, sqlx::Sqlite);
+// The single writer connection already serialises read-modify-write.
+impl_sql_store!(SqliteStore, sqlx::Sqlite, "");

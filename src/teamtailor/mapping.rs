@@ -37,33 +37,13 @@ pub fn format_time(micros: Micros) -> String {
 /// The SCIM representation: what the client sent for stored attributes, `active`
 /// derived from the role, and the role itself in the read-only extension.
 pub fn to_scim(user: &User, base_url: &str) -> Value {
-    let attributes = &user.data.attributes;
     let mut resource = Map::new();
     resource.insert(
         "schemas".into(),
         json!([USER_SCHEMA, TEAMTAILOR_USER_SCHEMA]),
     );
     resource.insert("id".into(), json!(user.id.to_string()));
-    if let Some(external_id) = &attributes.external_id {
-        resource.insert("externalId".into(), json!(external_id));
-    }
-    resource.insert("userName".into(), json!(attributes.user_name));
-    if !attributes.name.is_empty() {
-        resource.insert("name".into(), json!(attributes.name));
-    }
-    if let Some(display_name) = &attributes.display_name {
-        resource.insert("displayName".into(), json!(display_name));
-    }
-    if let Some(title) = &attributes.title {
-        resource.insert("title".into(), json!(title));
-    }
-    resource.insert("active".into(), json!(user.data.role.is_active()));
-    if !attributes.emails.is_empty() {
-        resource.insert("emails".into(), json!(attributes.emails));
-    }
-    if !attributes.phone_numbers.is_empty() {
-        resource.insert("phoneNumbers".into(), json!(attributes.phone_numbers));
-    }
+    resource.extend(user.data.attributes.to_document(user.data.role.is_active()));
     resource.insert(
         TEAMTAILOR_USER_SCHEMA.into(),
         json!({ "role": user.data.role.as_str() }),

@@ -7,4 +7,5 @@ mod cli;
 mod discovery;
 mod errors;
 mod mapping;
+mod patch;
 mod users;

@@ -1,0 +1,512 @@
+//! PATCH semantics, errors, versions and concurrency.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{assert_scim_error, role, TestApp};
+
+both_backends!(
+    replace_add_remove_with_paths,
+    no_path_replace_with_dotted_keys_and_urn_keys,
+    add_to_a_filtered_path_with_no_match_creates_the_entry,
+    remove_with_a_value_filter_removes_matching_entries,
+    add_appends_to_multi_valued_attributes,
+    operations_apply_all_or_nothing,
+    patch_error_cases,
+    patch_active_moves_the_role_like_put,
+    etags_change_on_every_write_and_guard_writes,
+    if_none_match_gives_304,
+    concurrent_patches_lose_no_update,
+    a_noop_patch_keeps_the_version,
+);
+
+pub fn patch_body(operations: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
+}
+
+async fn patch(app: &TestApp, id: &str, operations: Value) -> reqwest::Response {
+    app.send(
+        Method::PATCH,
+        &format!("/Users/{id}"),
+        Some(&patch_body(operations)),
+    )
+    .await
+}
+
+async fn patched(app: &TestApp, id: &str, operations: Value) -> Value {
+    let response = patch(app, id, operations).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        app.get_json(&format!("/Users/{id}")).await,
+        body,
+        "the response is what is stored"
+    );
+    body
+}
+
+async fn new_user(app: &TestApp) -> (String, Value) {
+    let created = app
+        .create_user(&json!({
+            "userName": "p@example.com",
+            "externalId": "p",
+            "name": {"givenName": "Pat", "familyName": "Doe"},
+            "title": "Dev",
+            "emails": [{"type": "work", "value": "p@work.com", "primary": true},
+                       {"type": "home", "value": "p@home.com"}],
+        }))
+        .await;
+    (created["id"].as_str().unwrap().to_string(), created)
+}
+
+async fn replace_add_remove_with_paths(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([
+            {"op": "Replace", "path": "title", "value": "Lead"},
+            {"op": "replace", "path": "name.givenName", "value": "Patricia"},
+            {"op": "ADD", "path": "displayName", "value": "Pat D"},
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@work.com"},
+            {"op": "remove", "path": "externalId"},
+            {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:name.familyName", "value": "Smith"},
+        ]),
+    )
+    .await;
+    assert_eq!(body["title"], "Lead");
+    assert_eq!(
+        body["name"],
+        json!({"familyName": "Smith", "givenName": "Patricia"})
+    );
+    assert_eq!(body["displayName"], "Pat D");
+    assert_eq!(
+        body["emails"][0],
+        json!({"value": "new@work.com", "type": "work", "primary": true})
+    );
+    assert_eq!(body["emails"][1]["value"], "p@home.com");
+    assert!(body.get("externalId").is_none());
+    let teamtailor = app.teamtailor_user(&id).await;
+    assert_eq!(teamtailor["email"], "new@work.com");
+    assert_eq!(teamtailor["name"], "Patricia Smith");
+}
+
+async fn no_path_replace_with_dotted_keys_and_urn_keys(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "value": {
+            "name.givenName": "Alex",
+            "title": "CTO",
+            "active": false,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "7"},
+        }}]),
+    )
+    .await;
+    assert_eq!(body["name"]["givenName"], "Alex");
+    assert_eq!(body["name"]["familyName"], "Doe");
+    assert_eq!(body["title"], "CTO");
+    assert_eq!(body["active"], false);
+    assert!(body
+        .get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        .is_none());
+    let enterprise_path = patched(
+        &app,
+        &id,
+        json!([{"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Sales"}]),
+    )
+    .await;
+    assert_eq!(enterprise_path["title"], "CTO");
+}
+
+async fn add_to_a_filtered_path_with_no_match_creates_the_entry(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "nophone@example.com"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let body = patched(
+        &app,
+        id,
+        json!([
+            {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+46 8 1"},
+            {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "w@work.com"},
+        ]),
+    )
+    .await;
+    assert_eq!(
+        body["phoneNumbers"],
+        json!([{"type": "work", "value": "+46 8 1"}])
+    );
+    assert_eq!(
+        body["emails"],
+        json!([{"type": "work", "value": "w@work.com"}])
+    );
+    let teamtailor = app.teamtailor_user(id).await;
+    assert_eq!(teamtailor["phone"], "+46 8 1");
+    assert_eq!(teamtailor["email"], "w@work.com");
+}
+
+async fn remove_with_a_value_filter_removes_matching_entries(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "p@work.com", "type": "work", "primary": true}])
+    );
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "remove", "path": "emails[type eq \"work\"].primary"}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "p@work.com", "type": "work"}])
+    );
+    let body = patched(&app, &id, json!([{"op": "remove", "path": "emails"}])).await;
+    assert!(body.get("emails").is_none());
+}
+
+async fn add_appends_to_multi_valued_attributes(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "add", "path": "emails", "value": [{"type": "other", "value": "o@x.com", "primary": true}]}]),
+    )
+    .await;
+    let emails = body["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 3);
+    assert_eq!(
+        emails.iter().filter(|e| e["primary"] == true).count(),
+        1,
+        "one primary"
+    );
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails", "value": [{"type": "work", "value": "only@x.com"}]}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "only@x.com", "type": "work"}])
+    );
+}
+
+async fn operations_apply_all_or_nothing(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let response = patch(
+        &app,
+        &id,
+        json!([
+            {"op": "replace", "path": "title", "value": "Changed"},
+            {"op": "remove", "path": "userName"},
+        ]),
+    )
+    .await;
+    assert_scim_error(response, 400, Some("mutability")).await;
+    let response = patch(
+        &app,
+        &id,
+        json!([
+            {"op": "replace", "path": "title", "value": "Changed"},
+            {"op": "replace", "path": "active", "value": "maybe"},
+        ]),
+    )
+    .await;
+    assert_scim_error(response, 400, Some("invalidValue")).await;
+    assert_eq!(app.get_json(&format!("/Users/{id}")).await, created);
+}
+
+async fn patch_error_cases(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            json!({"Operations": [{"op": "frobnicate", "path": "title", "value": "x"}]}),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            json!({"Operations": [{"path": "title", "value": "x"}]}),
+            400,
+            "invalidSyntax",
+        ),
+        (json!({"Operations": []}), 400, "invalidSyntax"),
+        (
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}),
+            400,
+            "invalidSyntax",
+        ),
+        (json!([1]), 400, "invalidSyntax"),
+        (
+            patch_body(json!([{"op": "remove", "path": "userName"}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "userName", "value": ""}])),
+            400,
+            "invalidValue",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "id", "value": "5"}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "meta.lastModified", "value": "x"}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User:role", "value": "admin"}]),
+            ),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "nosuchattr", "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "name.nosuch", "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "emails[type eq \"work\"", "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "title[type eq \"x\"]", "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (patch_body(json!([{"op": "remove"}])), 400, "noTarget"),
+        (
+            patch_body(json!([{"op": "replace", "value": "not an object"}])),
+            400,
+            "invalidValue",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "name", "value": "Ada"}])),
+            400,
+            "invalidValue",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": "title", "value": 5}])),
+            400,
+            "invalidValue",
+        ),
+    ];
+    for (body, status, scim_type) in cases {
+        let response = app
+            .send(Method::PATCH, &format!("/Users/{id}"), Some(&body))
+            .await;
+        assert_scim_error(response, status, Some(scim_type)).await;
+    }
+    assert_eq!(
+        app.get_json(&format!("/Users/{id}")).await,
+        created,
+        "nothing changed"
+    );
+    let missing = patch(
+        &app,
+        "987654",
+        json!([{"op": "replace", "path": "title", "value": "x"}]),
+    )
+    .await;
+    assert_scim_error(missing, 404, None).await;
+    // Writes to unstored core attributes are accepted and ignored.
+    let ignored = patch(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "nickName", "value": "x"},
+                                         {"op": "add", "path": "roles", "value": []}]),
+    )
+    .await;
+    assert_eq!(ignored.status(), 200);
+}
+
+async fn patch_active_moves_the_role_like_put(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    app.set_role(&id, "recruiter").await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "True"}]),
+    )
+    .await;
+    assert_eq!(role(&body), "recruiter", "active true keeps recruiter");
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "Replace", "path": "active", "value": "False"}]),
+    )
+    .await;
+    assert_eq!(role(&body), "no_access");
+    assert_eq!(body["active"], false);
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "value": {"active": true}}]),
+    )
+    .await;
+    assert_eq!(
+        role(&body),
+        "user",
+        "a deactivated recruiter comes back as user"
+    );
+}
+
+async fn etags_change_on_every_write_and_guard_writes(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let path = format!("/Users/{id}");
+    let v1 = created["meta"]["version"].as_str().unwrap().to_string();
+    let response = patch(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "title", "value": "A"}]),
+    )
+    .await;
+    let v2 = response.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(v1, v2);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["meta"]["version"], v2);
+
+    let stale = app
+        .client
+        .patch(app.scim(&path))
+        .bearer_auth(&app.key)
+        .header("If-Match", &v1)
+        .json(&patch_body(
+            json!([{"op": "replace", "path": "title", "value": "B"}]),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(stale, 412, None).await;
+    let stale_put = app
+        .client
+        .put(app.scim(&path))
+        .bearer_auth(&app.key)
+        .header("If-Match", &v1)
+        .json(&json!({"userName": "p@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(stale_put, 412, None).await;
+    let stale_delete = app
+        .client
+        .delete(app.scim(&path))
+        .bearer_auth(&app.key)
+        .header("If-Match", &v1)
+        .send()
+        .await
+        .unwrap();
+    assert_scim_error(stale_delete, 412, None).await;
+    assert_eq!(app.get_json(&path).await["title"], "A");
+
+    let fresh = app
+        .client
+        .patch(app.scim(&path))
+        .bearer_auth(&app.key)
+        .header("If-Match", &v2)
+        .json(&patch_body(
+            json!([{"op": "replace", "path": "title", "value": "B"}]),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let v3 = fresh.headers()["etag"].to_str().unwrap().to_string();
+    let delete = app
+        .client
+        .delete(app.scim(&path))
+        .bearer_auth(&app.key)
+        .header("If-Match", &v3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 204);
+}
+
+async fn if_none_match_gives_304(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let url = app.scim(&format!("/Users/{id}"));
+    let version = created["meta"]["version"].as_str().unwrap();
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&app.key)
+        .header("If-None-Match", version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(response.headers()["etag"], version);
+    let response = app
+        .client
+        .get(&url)
+        .bearer_auth(&app.key)
+        .header("If-None-Match", "W/\"999\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn concurrent_patches_lose_no_update(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "busy@example.com"}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = app.client.clone();
+        let url = app.scim(&format!("/Users/{id}"));
+        let key = app.key.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = patch_body(json!([{"op": "add", "path": "phoneNumbers",
+                                          "value": [{"type": "other", "value": format!("+{i}")}]}]));
+            client.patch(url).bearer_auth(key).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    let user = app.get_json(&format!("/Users/{id}")).await;
+    let mut numbers: Vec<String> = user["phoneNumbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["value"].as_str().unwrap().to_string())
+        .collect();
+    numbers.sort();
+    let mut expected: Vec<String> = (0..16).map(|i| format!("+{i}")).collect();
+    expected.sort();
+    assert_eq!(numbers, expected, "every concurrent add is kept");
+}
+
+async fn a_noop_patch_keeps_the_version(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "title", "value": "Dev"}]),
+    )
+    .await;
+    assert_eq!(body["meta"]["version"], created["meta"]["version"]);
+}

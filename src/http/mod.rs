@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::trace::TraceLayer;
@@ -45,6 +45,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 fn scim_router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/Users", get(scim_users::list).post(scim_users::create))
+        .route("/Users/.search", post(scim_users::search))
+        .route("/.search", post(scim_users::search))
         .route(
             "/Users/{id}",
             get(scim_users::get)

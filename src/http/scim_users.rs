@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::scim::filter::parse_filter;
 use crate::scim::list::{list_response, Paging};
 use crate::scim::patch;
+use crate::scim::projection::Projection;
 use crate::scim::resource::UserRequest;
+use crate::scim::schema::TEAMTAILOR_USER_SCHEMA;
 use crate::scim::ScimError;
 use crate::storage::{Store, StoreError, UserQuery};
 use crate::teamtailor::{mapping, User, UserData};
@@ -26,12 +28,38 @@ fn user_id(id: &str) -> Result<i64, ScimError> {
         .ok_or_else(|| ScimError::user_not_found(id))
 }
 
-fn user_response(status: StatusCode, user: &User, base: &str) -> Response {
-    let mut response = scim_json(status, &mapping::to_scim(user, base));
+fn user_response(status: StatusCode, user: &User, base: &str, projection: &Projection) -> Response {
+    let mut response = scim_json(status, &project(mapping::to_scim(user, base), projection));
     if let Ok(etag) = HeaderValue::from_str(&user.etag()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response
+}
+
+fn project(mut resource: Value, projection: &Projection) -> Value {
+    if let Value::Object(object) = &mut resource {
+        projection.apply(object);
+    }
+    resource
+}
+
+/// `attributes`/`excludedAttributes` from the query string, on every response.
+fn query_projection(query: &Option<String>) -> Result<Projection, ScimError> {
+    let params = super::query_params(query.as_deref());
+    Projection::parse(
+        params_named(&params, "attributes"),
+        params_named(&params, "excludedAttributes"),
+    )
+}
+
+fn params_named<'a>(
+    params: &'a [(String, String)],
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    params
+        .iter()
+        .filter(move |(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
 }
 
 fn uniqueness(error: StoreError, user_name: &str) -> ScimError {
@@ -47,8 +75,10 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    let projection = query_projection(&query)?;
     let request = UserRequest::from_json(&body)?;
     let user_name = request.attributes.user_name.clone();
     let data = mapping::new_user(request);
@@ -58,7 +88,7 @@ pub async fn create(
         .await
         .map_err(|e| uniqueness(e, &user_name))?;
     let base = scim_base_url(&state, &headers);
-    let mut response = user_response(StatusCode::CREATED, &user, &base);
+    let mut response = user_response(StatusCode::CREATED, &user, &base, &projection);
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/Users/{}", user.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -70,7 +100,9 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
+    let projection = query_projection(&query)?;
     let user = state
         .store
         .get_user(caller.company_id, user_id(&id)?)
@@ -88,6 +120,7 @@ pub async fn get(
         StatusCode::OK,
         &user,
         &scim_base_url(&state, &headers),
+        &projection,
     ))
 }
 
@@ -96,10 +129,12 @@ pub async fn replace(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    let projection = query_projection(&query)?;
     let request = UserRequest::from_json(&body)?;
-    write_user(&state, &caller, &headers, &id, |current| {
+    write_user(&state, &caller, &headers, &id, &projection, |current| {
         Ok(mapping::replace(&current.data, request))
     })
     .await
@@ -110,14 +145,20 @@ pub async fn patch(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
+    let projection = query_projection(&query)?;
     let operations = patch::parse_request(&body)?;
-    write_user(&state, &caller, &headers, &id, |current| {
+    write_user(&state, &caller, &headers, &id, &projection, |current| {
         let mut document = current
             .data
             .attributes
             .to_document(current.data.role.is_active());
+        document.insert(
+            TEAMTAILOR_USER_SCHEMA.into(),
+            serde_json::json!({ "role": current.data.role.as_str() }),
+        );
         patch::apply(&mut document, &operations)?;
         let request = UserRequest::from_json(&Value::Object(document))?;
         Ok(mapping::replace(&current.data, request))
@@ -133,6 +174,7 @@ async fn write_user(
     caller: &Caller,
     headers: &HeaderMap,
     id: &str,
+    projection: &Projection,
     change: impl FnOnce(&User) -> Result<UserData, ScimError> + Send,
 ) -> Result<Response, ScimError> {
     let user_id = user_id(id)?;
@@ -152,6 +194,7 @@ async fn write_user(
             StatusCode::OK,
             &user,
             &scim_base_url(state, headers),
+            projection,
         )),
         Err(StoreError::NotFound) => Err(ScimError::user_not_found(id)),
         Err(error) => Err(uniqueness(error, &user_name)),
@@ -210,16 +253,21 @@ pub async fn delete(
     }
 }
 
-/// Query parameter names are matched case-insensitively; clients differ.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+/// A list or search request, from the query string or a SearchRequest body.
+struct ListRequest {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    projection: Projection,
 }
 
-fn integer_param(params: &[(String, String)], name: &str) -> Result<Option<i64>, ScimError> {
-    param(params, name)
+/// Query parameter names are matched case-insensitively; clients differ.
+fn param<'a>(params: &'a [(String, String)], name: &'a str) -> Option<&'a str> {
+    params_named(params, name).next()
+}
+
+fn integer_param(value: Option<&str>, name: &str) -> Result<Option<i64>, ScimError> {
+    value
         .map(|value| {
             value.trim().parse::<i64>().map_err(|_| {
                 ScimError::InvalidValue(format!("{name} must be an integer, got '{value}'"))
@@ -235,11 +283,93 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
     let params = super::query_params(query.as_deref());
-    let paging = Paging::new(
-        integer_param(&params, "startIndex")?,
-        integer_param(&params, "count")?,
-    );
-    let filter = param(&params, "filter")
+    let request = ListRequest {
+        filter: param(&params, "filter").map(str::to_string),
+        start_index: integer_param(param(&params, "startIndex"), "startIndex")?,
+        count: integer_param(param(&params, "count"), "count")?,
+        projection: query_projection(&query)?,
+    };
+    respond_list(&state, &caller, &headers, request).await
+}
+
+/// `POST /Users/.search` and `POST /.search` (RFC 7644 section 3.4.3).
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ScimJson(body): ScimJson,
+) -> Result<Response, ScimError> {
+    let object = body
+        .as_object()
+        .ok_or_else(|| ScimError::InvalidSyntax("a SearchRequest must be a JSON object".into()))?;
+    let field = |name: &str| {
+        object
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+            .filter(|v| !v.is_null())
+    };
+    let text = |name: &str| -> Result<Option<String>, ScimError> {
+        match field(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ScimError::InvalidValue(format!("{name} must be a string"))),
+        }
+    };
+    let integer = |name: &str| -> Result<Option<i64>, ScimError> {
+        match field(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ScimError::InvalidValue(format!("{name} must be an integer"))),
+            Some(Value::String(s)) => integer_param(Some(s), name),
+            Some(_) => Err(ScimError::InvalidValue(format!(
+                "{name} must be an integer"
+            ))),
+        }
+    };
+    let list = |name: &str| -> Result<Vec<String>, ScimError> {
+        match field(name) {
+            None => Ok(Vec::new()),
+            Some(Value::String(s)) => Ok(vec![s.clone()]),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ScimError::InvalidValue(format!("{name} must list strings")))
+                })
+                .collect(),
+            Some(_) => Err(ScimError::InvalidValue(format!(
+                "{name} must be an array of strings"
+            ))),
+        }
+    };
+    let attributes = list("attributes")?;
+    let excluded = list("excludedAttributes")?;
+    let request = ListRequest {
+        filter: text("filter")?,
+        start_index: integer("startIndex")?,
+        count: integer("count")?,
+        projection: Projection::parse(
+            attributes.iter().map(String::as_str),
+            excluded.iter().map(String::as_str),
+        )?,
+    };
+    respond_list(&state, &caller, &headers, request).await
+}
+
+async fn respond_list(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: ListRequest,
+) -> Result<Response, ScimError> {
+    let paging = Paging::new(request.start_index, request.count);
+    let filter = request
+        .filter
+        .as_deref()
         .filter(|f| !f.trim().is_empty())
         .map(|f| parse_filter(f).map_err(|e| ScimError::InvalidFilter(e.to_string())))
         .transpose()?;
@@ -249,11 +379,11 @@ pub async fn list(
         count: paging.count,
     };
     let page = state.store.list_users(caller.company_id, &query).await?;
-    let base = scim_base_url(&state, &headers);
+    let base = scim_base_url(state, headers);
     let resources: Vec<Value> = page
         .users
         .iter()
-        .map(|u| mapping::to_scim(u, &base))
+        .map(|u| project(mapping::to_scim(u, &base), &request.projection))
         .collect();
     Ok(scim_json(
         StatusCode::OK,

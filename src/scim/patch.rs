@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::filter::{self, CompValue, CompareOp, Filter};
 use super::path::{parse_patch_path, resolve, sub_attribute, PatchPath, Target};
-use super::schema::{self, Kind, USER_ATTRIBUTES, USER_SCHEMA};
+use super::schema::{
+    self, Kind, TEAMTAILOR_ATTRIBUTES, TEAMTAILOR_USER_SCHEMA, USER_ATTRIBUTES, USER_SCHEMA,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -86,8 +88,11 @@ fn parse_operation(value: &Value) -> Result<Operation, ScimError> {
     })
 }
 
-/// Applies every operation to `document` (a User with canonical attribute names).
+/// Applies every operation to `document` (a User with canonical attribute
+/// names, and the Teamtailor extension under its URN). The extension is
+/// read-only: sending it back unchanged is fine, changing it is `mutability`.
 pub fn apply(document: &mut Map<String, Value>, operations: &[Operation]) -> Result<(), ScimError> {
+    let extension = document.get(TEAMTAILOR_USER_SCHEMA).cloned();
     for operation in operations {
         match &operation.path {
             Some(path) => {
@@ -96,6 +101,11 @@ pub fn apply(document: &mut Map<String, Value>, operations: &[Operation]) -> Res
             }
             None => apply_without_path(document, operation)?,
         }
+    }
+    if document.get(TEAMTAILOR_USER_SCHEMA) != extension.as_ref() {
+        return Err(ScimError::Mutability(format!(
+            "{TEAMTAILOR_USER_SCHEMA} is read-only: set roles through the Teamtailor API or the command line"
+        )));
     }
     Ok(())
 }
@@ -125,6 +135,10 @@ fn apply_without_path(
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
+        if key.eq_ignore_ascii_case(TEAMTAILOR_USER_SCHEMA) {
+            apply_to_extension(document, operation.op, None, Some(value.clone()))?;
+            continue;
+        }
         // Entra's `aadOptscim062020` mode sends dotted keys: {"name.givenName": "A"}.
         let path = parse_patch_path(key)?;
         apply_at(document, operation.op, &path, Some(value.clone()))?;
@@ -140,6 +154,7 @@ fn apply_at(
 ) -> Result<(), ScimError> {
     let (attr, sub_attr) = match resolve(&path.attr)? {
         Target::Ignored => return Ok(()),
+        Target::Extension { attr } => return apply_to_extension(document, op, attr, value),
         Target::Core { attr, sub_attr } => (attr, sub_attr),
     };
     // A null value means "no value": the same as removing it.
@@ -210,6 +225,54 @@ fn apply_at(
                 document.remove(attr);
             }
         },
+    }
+    Ok(())
+}
+
+/// Edits the extension object as asked; `apply` then refuses any real change.
+fn apply_to_extension(
+    document: &mut Map<String, Value>,
+    op: Op,
+    attr: Option<&'static str>,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
+    let value = value.filter(|v| !v.is_null() && op != Op::Remove);
+    match (attr, value) {
+        (None, Some(Value::Object(mut object))) => {
+            object.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+            let entry = document
+                .entry(TEAMTAILOR_USER_SCHEMA)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(existing) = entry {
+                if op == Op::Replace {
+                    existing.clear();
+                }
+                for (key, part) in object {
+                    let name = schema::find(TEAMTAILOR_ATTRIBUTES, &key)
+                        .map_or(key, |a| a.name.to_string());
+                    existing.insert(name, part);
+                }
+            }
+        }
+        (None, Some(_)) => {
+            return Err(ScimError::InvalidValue(format!(
+                "{TEAMTAILOR_USER_SCHEMA} takes an object"
+            )))
+        }
+        (None, None) => {
+            document.remove(TEAMTAILOR_USER_SCHEMA);
+        }
+        (Some(attr), value) => {
+            let entry = document
+                .entry(TEAMTAILOR_USER_SCHEMA)
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(existing) = entry {
+                match value {
+                    Some(value) => existing.insert(attr.into(), value),
+                    None => existing.remove(attr),
+                };
+            }
+        }
     }
     Ok(())
 }

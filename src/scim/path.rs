@@ -5,7 +5,8 @@
 use super::error::ScimError;
 use super::filter::{parse_filter, AttrPath, Filter};
 use super::schema::{
-    self, Attribute, Mutability, TEAMTAILOR_USER_SCHEMA, USER_ATTRIBUTES, USER_SCHEMA,
+    self, Attribute, Mutability, TEAMTAILOR_ATTRIBUTES, TEAMTAILOR_USER_SCHEMA, USER_ATTRIBUTES,
+    USER_SCHEMA,
 };
 
 /// Core User attributes that clients send but Teamtailor does not store.
@@ -118,18 +119,44 @@ pub enum Target {
         attr: &'static str,
         sub_attr: Option<&'static str>,
     },
+    /// The read-only Teamtailor extension, or one of its attributes.
+    Extension { attr: Option<&'static str> },
     /// Something clients may send that is not stored: accepted and ignored.
     Ignored,
 }
 
 pub fn resolve(path: &AttrPath) -> Result<Target, ScimError> {
+    // A whole schema URN parses as URN prefix + last segment ("...:2.0" + "User").
+    let whole_urn = path
+        .urn
+        .as_deref()
+        .filter(|_| path.sub_attr.is_none())
+        .map(|urn| format!("{urn}:{}", path.attr));
+    if let Some(urn) = whole_urn {
+        if urn.eq_ignore_ascii_case(TEAMTAILOR_USER_SCHEMA) {
+            return Ok(Target::Extension { attr: None });
+        }
+        if urn.eq_ignore_ascii_case(USER_SCHEMA) {
+            return Err(ScimError::InvalidPath(format!(
+                "'{urn}' names the whole resource; name one of its attributes"
+            )));
+        }
+    }
     match path.urn.as_deref() {
         Some(urn) if urn.eq_ignore_ascii_case(USER_SCHEMA) => {}
         Some(urn) if urn.eq_ignore_ascii_case(TEAMTAILOR_USER_SCHEMA) => {
-            return Err(ScimError::Mutability(format!(
-                "'{}' is read-only: set roles through the Teamtailor API or the command line",
-                path.attr
-            )))
+            let attribute = schema::find(TEAMTAILOR_ATTRIBUTES, &path.attr).ok_or_else(|| {
+                ScimError::InvalidPath(format!("unknown attribute '{}'", path.attr))
+            })?;
+            if path.sub_attr.is_some() {
+                return Err(ScimError::InvalidPath(format!(
+                    "'{}' has no sub-attributes",
+                    attribute.name
+                )));
+            }
+            return Ok(Target::Extension {
+                attr: Some(attribute.name),
+            });
         }
         // The enterprise extension and any other extension: not stored.
         Some(_) => return Ok(Target::Ignored),

@@ -185,6 +185,8 @@ pub const USER_ATTRIBUTES: &[Attribute] = &[
     string("title", "Teamtailor job title."),
     Attribute {
         kind: Kind::Boolean,
+        // Always has a value (derived from the role); a create without it is active.
+        required: true,
         ..string(
             "active",
             "false sets Teamtailor role no_access; true sets role user if it was no_access.",
@@ -317,6 +319,7 @@ pub fn resource_types(base: &str) -> Vec<Value> {
         "endpoint": "/Users",
         "description": "Teamtailor user account",
         "schema": USER_SCHEMA,
+        // Not required: clients cannot send it (its only attribute is read-only).
         "schemaExtensions": [{ "schema": TEAMTAILOR_USER_SCHEMA, "required": false }],
         "meta": { "resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User") },
     })]

@@ -10,5 +10,6 @@ mod errors;
 mod mapping;
 mod okta;
 mod patch;
+mod query;
 mod readme;
 mod users;

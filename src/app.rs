@@ -11,6 +11,7 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::config::{Settings, DEFAULT_COMPANY};
+use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::{router, AppState};
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError};
@@ -49,6 +50,9 @@ impl App {
             state: AppState {
                 store: Arc::new(store),
                 public_url: settings.public_url.as_deref().map(Arc::from),
+                rate_limiter: settings
+                    .api_rate_limit
+                    .map(|limit| Arc::new(ApiRateLimiter::new(limit))),
             },
             max_body_bytes: settings.max_body_bytes,
             first_key,

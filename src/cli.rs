@@ -1,7 +1,9 @@
 //! The command line: `serve`, `tokens`, `companies`. Every flag is also an
 //! environment variable.
 
+use std::num::NonZeroU32;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -10,6 +12,7 @@ use crate::config::{
     redact_url, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL, DEFAULT_LISTEN,
     DEFAULT_MAX_BODY_BYTES,
 };
+use crate::http::api::rate_limit::RateLimit;
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError, UserQuery};
 use crate::teamtailor::mapping::format_time;
@@ -76,6 +79,12 @@ struct ServeArgs {
     /// Public base URL used in Location headers, e.g. https://scim.example.com
     #[arg(long, env = "TEAMTAILOR_SCIM_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Teamtailor API requests allowed per key per period (0 switches the limit off)
+    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT", default_value_t = 50)]
+    api_rate_limit: u32,
+    /// The rate limit's period in seconds
+    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT_PERIOD", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    api_rate_limit_period: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +168,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         bootstrap_token: args.bootstrap_token.map(Secret::new),
         max_body_bytes: args.max_body_bytes,
         public_url: args.public_url,
+        api_rate_limit: NonZeroU32::new(args.api_rate_limit).map(|requests| RateLimit {
+            requests,
+            period: Duration::from_secs(args.api_rate_limit_period),
+        }),
     };
     let app = App::build(&settings).await.map_err(|e| e.to_string())?;
     let url = format!("http://{}", app.local_addr());
@@ -286,9 +299,9 @@ async fn users(command: UsersCommand, database_url: &str) -> Result<(), String> 
             let mut start_index = 1;
             loop {
                 let query = UserQuery {
-                    filter: None,
                     start_index,
                     count: 500,
+                    ..Default::default()
                 };
                 let page = store
                     .list_users(company.id, &query)

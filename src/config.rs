@@ -1,5 +1,6 @@
 //! Server settings, from flags or environment variables (see `cli`).
 
+use crate::http::api::rate_limit::RateLimit;
 use crate::keys::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -15,6 +16,8 @@ pub struct Settings {
     pub bootstrap_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub public_url: Option<String>,
+    /// Per-key limit on the Teamtailor API; `None` switches it off.
+    pub api_rate_limit: Option<RateLimit>,
 }
 
 impl Settings {
@@ -25,6 +28,7 @@ impl Settings {
             bootstrap_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             public_url: None,
+            api_rate_limit: Some(RateLimit::TEAMTAILOR),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface (axum): one router per surface, auth, errors.
 
+pub mod api;
 mod auth;
 mod discovery;
 mod error;
@@ -30,11 +31,14 @@ pub struct AppState {
     pub store: Arc<Database>,
     /// Overrides the scheme and host used in `Location` and `meta.location`.
     pub public_url: Option<Arc<str>>,
+    /// Per-key limit on the Teamtailor API; `None` when switched off.
+    pub rate_limiter: Option<Arc<api::rate_limit::ApiRateLimiter>>,
 }
 
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .nest(SCIM_PREFIX, scim_router(state.clone()))
+        .nest(api::API_PREFIX, api::router(state.clone()))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -116,8 +120,13 @@ pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
 
 /// The absolute SCIM base URL for `Location` and `meta.location`.
 pub(crate) fn scim_base_url(state: &AppState, headers: &HeaderMap) -> String {
+    format!("{}{SCIM_PREFIX}", public_base_url(state, headers))
+}
+
+/// `scheme://host` as clients reach this server: configured, or from the request.
+pub(crate) fn public_base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.public_url {
-        return format!("{}{SCIM_PREFIX}", url.trim_end_matches('/'));
+        return url.trim_end_matches('/').to_string();
     }
     let host = headers
         .get(header::HOST)
@@ -128,7 +137,7 @@ pub(crate) fn scim_base_url(state: &AppState, headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|s| *s == "https" || *s == "http")
         .unwrap_or("http");
-    format!("{scheme}://{host}{SCIM_PREFIX}")
+    format!("{scheme}://{host}")
 }
 
 /// Query parameters, decoded leniently (a malformed pair never fails a request).

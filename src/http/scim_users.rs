@@ -377,6 +377,7 @@ async fn respond_list(
         filter,
         start_index: paging.start_index,
         count: paging.count,
+        ..Default::default()
     };
     let page = state.store.list_users(caller.company_id, &query).await?;
     let base = scim_base_url(state, headers);

@@ -10,7 +10,7 @@ use std::future::Future;
 use crate::keys::{KeyDigest, Scope};
 use crate::scim::filter::Filter;
 use crate::scim::ScimError;
-use crate::teamtailor::{Micros, User, UserData};
+use crate::teamtailor::{Micros, Role, User, UserData};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -31,6 +31,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Config(String),
+    /// A `modify_user` change refused the write; the caller knows why.
+    #[error("the change was refused")]
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +73,33 @@ pub struct NewApiKey {
 }
 
 /// A page of users: `start_index` is 1-based as in SCIM.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UserQuery {
     pub filter: Option<Filter>,
+    /// Teamtailor API filters, all of which must hold.
+    pub conditions: Vec<Condition>,
+    pub order: UserOrder,
     pub start_index: u64,
     pub count: u64,
+}
+
+/// The Teamtailor API's `filter[...]` parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// The display email or the login email, whole value, any case.
+    Email(String),
+    ExternalId(String),
+    Role(Role),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserOrder {
+    /// Oldest first, ties by id: stable for paging.
+    #[default]
+    Created,
+    CreatedDescending,
+    Name,
+    NameDescending,
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use chrono::DateTime;
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::scim::schema::{TEAMTAILOR_USER_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
+use crate::storage::{Condition, UserOrder};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
@@ -124,17 +125,53 @@ pub struct SqlFilter {
     pub binds: Vec<Bind>,
 }
 
-pub fn translate(filter: &Filter, first_param: usize) -> Result<SqlFilter, ScimError> {
+/// A SCIM filter and Teamtailor API conditions, all of which must hold.
+pub fn translate_query(
+    filter: Option<&Filter>,
+    conditions: &[Condition],
+    first_param: usize,
+) -> Result<SqlFilter, ScimError> {
     let mut out = Translator {
         sql: String::new(),
         binds: Vec::new(),
         first_param,
     };
-    out.filter(filter)?;
+    let mut parts = Vec::new();
+    if let Some(filter) = filter {
+        out.filter(filter)?;
+        parts.push(std::mem::take(&mut out.sql));
+    }
+    for condition in conditions {
+        let sql = match condition {
+            Condition::Email(email) => {
+                let p = out.param(Bind::Text(email.to_lowercase()));
+                format!("(email_lower = {p} OR user_name_lower = {p})")
+            }
+            Condition::ExternalId(id) => {
+                let p = out.param(Bind::Text(id.clone()));
+                format!("(external_id = {p})")
+            }
+            Condition::Role(role) => {
+                let p = out.param(Bind::Text(role.as_str().into()));
+                format!("(role = {p})")
+            }
+        };
+        parts.push(sql);
+    }
     Ok(SqlFilter {
-        sql: out.sql,
+        sql: parts.join(" AND "),
         binds: out.binds,
     })
+}
+
+pub fn order_by(order: UserOrder) -> &'static str {
+    match order {
+        UserOrder::Created => "created_at, id",
+        UserOrder::CreatedDescending => "created_at DESC, id DESC",
+        // Case-insensitive; users without a name sort last either way.
+        UserOrder::Name => "(name_sort IS NULL), name_sort, id",
+        UserOrder::NameDescending => "(name_sort IS NULL), name_sort DESC, id DESC",
+    }
 }
 
 struct Translator {

@@ -13,7 +13,7 @@ pub(super) const USER_COLUMNS: &str = "id, company_id, user_name, external_id, n
     title, emails, phone_numbers, role, locale, time_zone, visible, created_at, updated_at, version";
 
 /// Columns written from `UserData`, bound in this order by `bind_user_data!`.
-pub(super) const USER_DATA_COLUMNS: [&str; 20] = [
+pub(super) const USER_DATA_COLUMNS: [&str; 22] = [
     "user_name",
     "user_name_lower",
     "external_id",
@@ -29,7 +29,9 @@ pub(super) const USER_DATA_COLUMNS: [&str; 20] = [
     "phone_numbers",
     "role",
     "name",
+    "name_sort",
     "email",
+    "email_lower",
     "phone",
     "locale",
     "time_zone",
@@ -98,7 +100,9 @@ macro_rules! bind_user_data {
             .bind($crate::storage::sql_store::json_text(&a.phone_numbers))
             .bind(data.role.as_str())
             .bind(data.full_name())
+            .bind(data.full_name().map(|name| name.to_lowercase()))
             .bind(data.display_email())
+            .bind(data.display_email().to_lowercase())
             .bind(data.phone())
             .bind(data.locale.clone())
             .bind(data.time_zone.clone())
@@ -397,15 +401,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let filter = match &query.filter {
-                    Some(filter) => sql_filter::translate(filter, 2)?,
-                    None => sql_filter::SqlFilter::default(),
-                };
+                let filter = sql_filter::translate_query(query.filter.as_ref(), &query.conditions, 2)?;
                 let condition = if filter.sql.is_empty() {
                     String::new()
                 } else {
                     format!(" AND {}", filter.sql)
                 };
+                let order = sql_filter::order_by(query.order);
                 let count_sql = format!("SELECT COUNT(*) FROM users WHERE company_id = $1{condition}");
                 let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &filter.binds)
                     .fetch_one(&self.reader)
@@ -417,7 +419,7 @@ macro_rules! impl_sql_store {
                 let n = filter.binds.len() + 2;
                 let page_sql = format!(
                     "SELECT {USER_COLUMNS} FROM users WHERE company_id = $1{condition} \
-                     ORDER BY created_at, id LIMIT ${n} OFFSET ${}",
+                     ORDER BY {order} LIMIT ${n} OFFSET ${}",
                     n + 1
                 );
                 let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;

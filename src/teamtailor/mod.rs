@@ -1,5 +1,6 @@
 //! The emulated product: Teamtailor users and roles, and how SCIM maps onto them.
 
+pub mod api;
 pub mod mapping;
 mod role;
 mod user;

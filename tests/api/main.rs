@@ -12,4 +12,5 @@ mod okta;
 mod patch;
 mod query;
 mod readme;
+mod teamtailor_api;
 mod users;

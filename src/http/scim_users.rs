@@ -7,13 +7,14 @@ use axum::Extension;
 use serde_json::Value;
 
 use crate::scim::filter::parse_filter;
-use crate::scim::list::{list_response, Paging};
+use crate::scim::list::{decode_cursor, encode_cursor, list_response, Paging};
 use crate::scim::patch;
+use crate::scim::path::parse_attr_path;
 use crate::scim::projection::Projection;
 use crate::scim::resource::UserRequest;
 use crate::scim::schema::TEAMTAILOR_USER_SCHEMA;
 use crate::scim::ScimError;
-use crate::storage::{Store, StoreError, UserQuery};
+use crate::storage::{Condition, Store, StoreError, UserOrder, UserQuery};
 use crate::teamtailor::{mapping, User, UserData};
 
 use super::auth::Caller;
@@ -253,11 +254,36 @@ pub async fn delete(
     }
 }
 
+fn sort_order(sort_by: Option<&str>, sort_order: Option<&str>) -> Result<UserOrder, ScimError> {
+    let descending = match sort_order.map(str::trim) {
+        None | Some("") => false,
+        Some(order) if order.eq_ignore_ascii_case("ascending") => false,
+        Some(order) if order.eq_ignore_ascii_case("descending") => true,
+        Some(order) => {
+            return Err(ScimError::InvalidValue(format!(
+                "sortOrder must be 'ascending' or 'descending', got '{order}'"
+            )))
+        }
+    };
+    match sort_by.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(UserOrder::Created),
+        Some(path) => Ok(UserOrder::Attribute {
+            path: parse_attr_path(path)
+                .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?,
+            descending,
+        }),
+    }
+}
+
 /// A list or search request, from the query string or a SearchRequest body.
 struct ListRequest {
     filter: Option<String>,
     start_index: Option<i64>,
     count: Option<i64>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+    /// RFC 9865: present (even empty) asks for cursor paging.
+    cursor: Option<String>,
     projection: Projection,
 }
 
@@ -287,6 +313,9 @@ pub async fn list(
         filter: param(&params, "filter").map(str::to_string),
         start_index: integer_param(param(&params, "startIndex"), "startIndex")?,
         count: integer_param(param(&params, "count"), "count")?,
+        sort_by: param(&params, "sortBy").map(str::to_string),
+        sort_order: param(&params, "sortOrder").map(str::to_string),
+        cursor: param(&params, "cursor").map(str::to_string),
         projection: query_projection(&query)?,
     };
     respond_list(&state, &caller, &headers, request).await
@@ -352,6 +381,9 @@ pub async fn search(
         filter: text("filter")?,
         start_index: integer("startIndex")?,
         count: integer("count")?,
+        sort_by: text("sortBy")?,
+        sort_order: text("sortOrder")?,
+        cursor: text("cursor")?,
         projection: Projection::parse(
             attributes.iter().map(String::as_str),
             excluded.iter().map(String::as_str),
@@ -373,21 +405,50 @@ async fn respond_list(
         .filter(|f| !f.trim().is_empty())
         .map(|f| parse_filter(f).map_err(|e| ScimError::InvalidFilter(e.to_string())))
         .transpose()?;
-    let query = UserQuery {
+    let order = sort_order(request.sort_by.as_deref(), request.sort_order.as_deref())?;
+    let mut query = UserQuery {
         filter,
+        order,
         start_index: paging.start_index,
         count: paging.count,
         ..Default::default()
     };
-    let page = state.store.list_users(caller.company_id, &query).await?;
+    if let Some(cursor) = request.cursor.as_deref() {
+        if query.order != UserOrder::Created || request.start_index.is_some() {
+            return Err(ScimError::InvalidValue(
+                "cursor paging walks the default order: send it without sortBy and startIndex"
+                    .into(),
+            ));
+        }
+        if !cursor.trim().is_empty() {
+            let (created_at, id) = decode_cursor(cursor)?;
+            query.conditions.push(Condition::After { created_at, id });
+        }
+        query.start_index = 1;
+        // One more than asked tells whether there is a next page.
+        query.count = paging.count + 1;
+    }
+    let mut page = state.store.list_users(caller.company_id, &query).await?;
+    let next_cursor = if request.cursor.is_some() && page.users.len() as u64 > paging.count {
+        page.users.truncate(paging.count as usize);
+        page.users.last().map(|u| encode_cursor(u.created_at, u.id))
+    } else {
+        None
+    };
     let base = scim_base_url(state, headers);
     let resources: Vec<Value> = page
         .users
         .iter()
         .map(|u| project(mapping::to_scim(u, &base), &request.projection))
         .collect();
-    Ok(scim_json(
-        StatusCode::OK,
-        &list_response(page.total, paging.start_index, resources),
-    ))
+    let mut body = list_response(page.total, paging.start_index, resources);
+    if request.cursor.is_some() {
+        if let Value::Object(object) = &mut body {
+            object.remove("startIndex");
+            if let Some(next) = next_cursor {
+                object.insert("nextCursor".into(), Value::String(next));
+            }
+        }
+    }
+    Ok(scim_json(StatusCode::OK, &body))
 }

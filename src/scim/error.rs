@@ -23,6 +23,9 @@ pub enum ScimError {
     Uniqueness(String),
     #[error("{0}")]
     TooMany(String),
+    /// RFC 9865: a `cursor` this server did not issue.
+    #[error("{0}")]
+    InvalidCursor(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -52,7 +55,8 @@ impl ScimError {
             | Self::InvalidPath(_)
             | Self::NoTarget(_)
             | Self::Mutability(_)
-            | Self::TooMany(_) => 400,
+            | Self::TooMany(_)
+            | Self::InvalidCursor(_) => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
@@ -76,6 +80,7 @@ impl ScimError {
             Self::Mutability(_) => "mutability",
             Self::Uniqueness(_) => "uniqueness",
             Self::TooMany(_) => "tooMany",
+            Self::InvalidCursor(_) => "invalidCursor",
             _ => return None,
         })
     }
@@ -90,6 +95,7 @@ impl ScimError {
             | Self::Mutability(d)
             | Self::Uniqueness(d)
             | Self::TooMany(d)
+            | Self::InvalidCursor(d)
             | Self::NotFound(d)
             | Self::Unauthorized(d)
             | Self::Forbidden(d)

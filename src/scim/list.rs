@@ -27,6 +27,28 @@ impl Paging {
     }
 }
 
+/// An opaque RFC 9865 cursor: the position after the last user of a page.
+pub fn encode_cursor(created_at: i64, id: i64) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}.{id}"))
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<(i64, i64), super::ScimError> {
+    use base64::Engine;
+    let invalid = || {
+        super::ScimError::InvalidCursor(format!("'{cursor}' is not a cursor this server issued"))
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.trim())
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created_at, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok((
+        created_at.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
 pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
@@ -40,6 +62,16 @@ pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(
+            decode_cursor(&encode_cursor(1_700_000_000_000_000, 42)).unwrap(),
+            (1_700_000_000_000_000, 42)
+        );
+        assert!(decode_cursor("nope!").is_err());
+        assert!(decode_cursor("bm9wZQ").is_err());
+    }
 
     #[test]
     fn paging_clamps_to_scim_rules() {

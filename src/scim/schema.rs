@@ -333,7 +333,15 @@ pub fn service_provider_config(base: &str, max_results: u32) -> Value {
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": max_results },
         "changePassword": { "supported": false },
-        "sort": { "supported": false },
+        "sort": { "supported": true },
+        // RFC 9865 cursor paging, beside startIndex/count.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": super::list::DEFAULT_COUNT,
+            "maxPageSize": max_results,
+        },
         "etag": { "supported": true },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",

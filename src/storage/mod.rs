@@ -8,7 +8,7 @@ mod sqlite;
 use std::future::Future;
 
 use crate::keys::{KeyDigest, Scope};
-use crate::scim::filter::Filter;
+use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::ScimError;
 use crate::teamtailor::{Micros, Role, User, UserData};
 
@@ -90,9 +90,14 @@ pub enum Condition {
     Email(String),
     ExternalId(String),
     Role(Role),
+    /// Keyset paging in the default order: users after this one.
+    After {
+        created_at: Micros,
+        id: i64,
+    },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum UserOrder {
     /// Oldest first, ties by id: stable for paging.
     #[default]
@@ -100,6 +105,11 @@ pub enum UserOrder {
     CreatedDescending,
     Name,
     NameDescending,
+    /// SCIM `sortBy` on a singular attribute.
+    Attribute {
+        path: AttrPath,
+        descending: bool,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,9 @@
 //!
 //! Every fragment evaluates to TRUE or FALSE, never NULL, so `not (...)` over
 //! an absent attribute behaves as SCIM says (absent `title eq "x"` is false,
-//! so its negation is true).
+//! so its negation is true). Case-insensitive attributes are compared through
+//! columns lower-cased by the application; `emails` and `phoneNumbers` through
+//! `user_values` rows with `EXISTS`.
 
 use chrono::DateTime;
 
@@ -16,19 +18,18 @@ use crate::storage::{Condition, UserOrder};
 pub enum Bind {
     Text(String),
     Int(i64),
+    Bool(bool),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ColumnKind {
-    /// Text compared as sent (`caseExact: true`).
+    /// Text compared as stored (`caseExact: true`).
     ExactText,
-    /// Text compared case-insensitively: `lower` is the expression holding
-    /// the lower-cased value.
-    CaselessText {
-        lower: &'static str,
-    },
+    /// Text stored lower-cased; the compared value is lower-cased too.
+    CaselessText,
     Id,
     Instant,
+    Boolean,
     /// SCIM `active`, derived from the role.
     Active,
 }
@@ -39,68 +40,87 @@ struct Column {
     kind: ColumnKind,
 }
 
-const fn exact(expr: &'static str) -> Column {
-    Column {
-        expr,
-        kind: ColumnKind::ExactText,
-    }
+const fn column_of(expr: &'static str, kind: ColumnKind) -> Column {
+    Column { expr, kind }
 }
 
-const fn caseless(expr: &'static str, lower: &'static str) -> Column {
-    Column {
-        expr,
-        kind: ColumnKind::CaselessText { lower },
-    }
+/// What an attribute path names in storage.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Column(Column),
+    /// `emails` or `phoneNumbers`, optionally narrowed to one sub-attribute.
+    MultiValued {
+        attribute: &'static str,
+        sub: Option<Column>,
+    },
 }
 
-fn column(path: &AttrPath) -> Result<Column, ScimError> {
+fn is_urn(path: &AttrPath, urn: &str) -> bool {
+    path.urn
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case(urn))
+}
+
+fn resolve(path: &AttrPath) -> Result<Target, ScimError> {
+    use ColumnKind::*;
     let attr = path.attr.to_ascii_lowercase();
     let sub = path.sub_attr.as_deref().map(str::to_ascii_lowercase);
-    let urn = path.urn.as_deref().map(str::to_ascii_lowercase);
-    let column = match (urn.as_deref(), attr.as_str(), sub.as_deref()) {
-        (Some(u), "role", None) if u == TEAMTAILOR_USER_SCHEMA.to_ascii_lowercase() => {
-            Some(exact("role"))
+    if is_urn(path, TEAMTAILOR_USER_SCHEMA) {
+        return match (attr.as_str(), sub) {
+            ("role", None) => Ok(Target::Column(column_of("role", ExactText))),
+            _ => Err(unknown(path)),
+        };
+    }
+    if path.urn.is_some() && !is_urn(path, USER_SCHEMA) {
+        return Err(unknown(path));
+    }
+    let column = match (attr.as_str(), sub.as_deref()) {
+        ("id", None) => column_of("id", Id),
+        ("username", None) => column_of("user_name_lower", CaselessText),
+        ("externalid", None) => column_of("external_id", ExactText),
+        ("displayname", None) => column_of("display_name_lower", CaselessText),
+        ("title", None) => column_of("title_lower", CaselessText),
+        ("active", None) => column_of("role", Active),
+        ("name", Some("formatted")) => column_of("name_formatted_lower", CaselessText),
+        ("name", Some("givenname")) => column_of("given_name_lower", CaselessText),
+        ("name", Some("familyname")) => column_of("family_name_lower", CaselessText),
+        ("name", Some("middlename")) => column_of("middle_name_lower", CaselessText),
+        ("name", Some("honorificprefix")) => column_of("honorific_prefix_lower", CaselessText),
+        ("name", Some("honorificsuffix")) => column_of("honorific_suffix_lower", CaselessText),
+        ("meta", Some("created")) => column_of("created_at", Instant),
+        ("meta", Some("lastmodified")) => column_of("updated_at", Instant),
+        ("meta", Some("resourcetype")) => column_of("'User'", ExactText),
+        ("emails" | "phonenumbers", sub) => {
+            let attribute = if attr == "emails" {
+                "emails"
+            } else {
+                "phoneNumbers"
+            };
+            let sub = match sub {
+                None => None,
+                Some(sub) => Some(value_column(sub).ok_or_else(|| unknown(path))?),
+            };
+            return Ok(Target::MultiValued { attribute, sub });
         }
-        (Some(u), ..) if u != USER_SCHEMA.to_ascii_lowercase() => None,
-        (_, "id", None) => Some(Column {
-            expr: "id",
-            kind: ColumnKind::Id,
-        }),
-        (_, "username", None) => Some(caseless("user_name", "user_name_lower")),
-        (_, "externalid", None) => Some(exact("external_id")),
-        (_, "displayname", None) => Some(caseless("display_name", "lower(display_name)")),
-        (_, "title", None) => Some(caseless("title", "lower(title)")),
-        (_, "active", None) => Some(Column {
-            expr: "role",
-            kind: ColumnKind::Active,
-        }),
-        (_, "name", Some("formatted")) => Some(caseless("name_formatted", "lower(name_formatted)")),
-        (_, "name", Some("givenname")) => Some(caseless("given_name", "lower(given_name)")),
-        (_, "name", Some("familyname")) => Some(caseless("family_name", "lower(family_name)")),
-        (_, "name", Some("middlename")) => Some(caseless("middle_name", "lower(middle_name)")),
-        (_, "name", Some("honorificprefix")) => {
-            Some(caseless("honorific_prefix", "lower(honorific_prefix)"))
-        }
-        (_, "name", Some("honorificsuffix")) => {
-            Some(caseless("honorific_suffix", "lower(honorific_suffix)"))
-        }
-        (_, "meta", Some("created")) => Some(Column {
-            expr: "created_at",
-            kind: ColumnKind::Instant,
-        }),
-        (_, "meta", Some("lastmodified")) => Some(Column {
-            expr: "updated_at",
-            kind: ColumnKind::Instant,
-        }),
-        (_, "meta", Some("resourcetype")) => None,
-        _ => None,
+        _ => return Err(unknown(path)),
     };
-    column.ok_or_else(|| {
-        ScimError::InvalidFilter(format!(
-            "cannot filter on unknown attribute '{}'",
-            display(path)
-        ))
+    Ok(Target::Column(column))
+}
+
+/// Sub-attributes of an `emails`/`phoneNumbers` entry in `user_values`.
+fn value_column(name: &str) -> Option<Column> {
+    use ColumnKind::*;
+    Some(match name.to_ascii_lowercase().as_str() {
+        "value" => column_of("v.value_lower", CaselessText),
+        "type" => column_of("v.type_lower", CaselessText),
+        "display" => column_of("v.display_lower", CaselessText),
+        "primary" => column_of("v.is_primary", Boolean),
+        _ => return None,
     })
+}
+
+fn unknown(path: &AttrPath) -> ScimError {
+    ScimError::InvalidFilter(format!("unknown attribute '{}'", display(path)))
 }
 
 fn display(path: &AttrPath) -> String {
@@ -132,17 +152,15 @@ pub fn translate_query(
     first_param: usize,
 ) -> Result<SqlFilter, ScimError> {
     let mut out = Translator {
-        sql: String::new(),
         binds: Vec::new(),
         first_param,
     };
     let mut parts = Vec::new();
     if let Some(filter) = filter {
-        out.filter(filter)?;
-        parts.push(std::mem::take(&mut out.sql));
+        parts.push(out.filter(filter)?);
     }
     for condition in conditions {
-        let sql = match condition {
+        parts.push(match condition {
             Condition::Email(email) => {
                 let p = out.param(Bind::Text(email.to_lowercase()));
                 format!("(email_lower = {p} OR user_name_lower = {p})")
@@ -155,8 +173,12 @@ pub fn translate_query(
                 let p = out.param(Bind::Text(role.as_str().into()));
                 format!("(role = {p})")
             }
-        };
-        parts.push(sql);
+            Condition::After { created_at, id } => {
+                let c = out.param(Bind::Int(*created_at));
+                let i = out.param(Bind::Int(*id));
+                format!("(created_at > {c} OR (created_at = {c} AND id > {i}))")
+            }
+        });
     }
     Ok(SqlFilter {
         sql: parts.join(" AND "),
@@ -164,18 +186,42 @@ pub fn translate_query(
     })
 }
 
-pub fn order_by(order: UserOrder) -> &'static str {
-    match order {
-        UserOrder::Created => "created_at, id",
-        UserOrder::CreatedDescending => "created_at DESC, id DESC",
+/// The ORDER BY clause; every order ends with `id` so pages are stable.
+pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
+    Ok(match order {
+        UserOrder::Created => "created_at, id".into(),
+        UserOrder::CreatedDescending => "created_at DESC, id DESC".into(),
         // Case-insensitive; users without a name sort last either way.
-        UserOrder::Name => "(name_sort IS NULL), name_sort, id",
-        UserOrder::NameDescending => "(name_sort IS NULL), name_sort DESC, id DESC",
-    }
+        UserOrder::Name => "(name_sort IS NULL), name_sort, id".into(),
+        UserOrder::NameDescending => "(name_sort IS NULL), name_sort DESC, id DESC".into(),
+        UserOrder::Attribute { path, descending } => {
+            let column = match resolve(path) {
+                Ok(Target::Column(column)) => column,
+                Ok(Target::MultiValued { .. }) => {
+                    return Err(ScimError::InvalidValue(format!(
+                        "sortBy '{}': sorting on multi-valued attributes is not supported",
+                        display(path)
+                    )))
+                }
+                Err(_) => {
+                    return Err(ScimError::InvalidValue(format!(
+                        "sortBy '{}' is not a known attribute",
+                        display(path)
+                    )))
+                }
+            };
+            let direction = if *descending { " DESC" } else { "" };
+            let expr = match column.kind {
+                ColumnKind::Active => "(role <> 'no_access')",
+                _ => column.expr,
+            };
+            // Resources without a value sort last in both directions.
+            format!("({expr} IS NULL), {expr}{direction}, created_at{direction}, id{direction}")
+        }
+    })
 }
 
 struct Translator {
-    sql: String,
     binds: Vec<Bind>,
     first_param: usize,
 }
@@ -186,55 +232,107 @@ impl Translator {
         format!("${}", self.first_param + self.binds.len() - 1)
     }
 
-    fn filter(&mut self, filter: &Filter) -> Result<(), ScimError> {
-        match filter {
-            Filter::And(left, right) => self.binary(left, "AND", right),
-            Filter::Or(left, right) => self.binary(left, "OR", right),
-            Filter::Not(inner) => {
-                self.sql.push_str("NOT (");
-                self.filter(inner)?;
-                self.sql.push(')');
-                Ok(())
-            }
-            Filter::Present(path) => {
-                let column = column(path)?;
-                let sql = match column.kind {
-                    ColumnKind::Active | ColumnKind::Id | ColumnKind::Instant => "TRUE".to_string(),
-                    _ => format!("({0} IS NOT NULL AND {0} <> '')", column.expr),
-                };
-                self.sql.push_str(&sql);
-                Ok(())
-            }
-            Filter::Compare { path, op, value } => {
-                let sql = self.compare(path, *op, value)?;
-                self.sql.push_str(&sql);
-                Ok(())
-            }
-            Filter::ValuePath { path, .. } => Err(ScimError::InvalidFilter(format!(
-                "value filters on '{}' are not supported",
-                display(path)
-            ))),
-        }
+    fn filter(&mut self, filter: &Filter) -> Result<String, ScimError> {
+        self.filter_in(filter, None)
     }
 
-    fn binary(&mut self, left: &Filter, op: &str, right: &Filter) -> Result<(), ScimError> {
-        self.sql.push('(');
-        self.filter(left)?;
-        self.sql.push(' ');
-        self.sql.push_str(op);
-        self.sql.push(' ');
-        self.filter(right)?;
-        self.sql.push(')');
-        Ok(())
+    /// `within` is the multi-valued attribute a value filter is inside of.
+    fn filter_in(
+        &mut self,
+        filter: &Filter,
+        within: Option<&'static str>,
+    ) -> Result<String, ScimError> {
+        Ok(match filter {
+            Filter::And(left, right) => {
+                format!(
+                    "({} AND {})",
+                    self.filter_in(left, within)?,
+                    self.filter_in(right, within)?
+                )
+            }
+            Filter::Or(left, right) => {
+                format!(
+                    "({} OR {})",
+                    self.filter_in(left, within)?,
+                    self.filter_in(right, within)?
+                )
+            }
+            Filter::Not(inner) => format!("(NOT {})", self.filter_in(inner, within)?),
+            Filter::ValuePath { path, filter } => {
+                if within.is_some() {
+                    return Err(ScimError::InvalidFilter(
+                        "value filters cannot be nested".into(),
+                    ));
+                }
+                match resolve(path)? {
+                    Target::MultiValued {
+                        attribute,
+                        sub: None,
+                    } => {
+                        let inner = self.filter_in(filter, Some(attribute))?;
+                        exists(attribute, &inner)
+                    }
+                    _ => {
+                        return Err(ScimError::InvalidFilter(format!(
+                            "'{}' is not multi-valued; it cannot take a [filter]",
+                            display(path)
+                        )))
+                    }
+                }
+            }
+            Filter::Present(path) => match self.target(path, within)? {
+                Target::Column(column) => present(column),
+                Target::MultiValued { attribute, sub } => {
+                    let column =
+                        sub.unwrap_or(column_of("v.value_lower", ColumnKind::CaselessText));
+                    exists(attribute, &present(column))
+                }
+            },
+            Filter::Compare { path, op, value } => match self.target(path, within)? {
+                Target::Column(column) => self.compare(column, path, *op, value)?,
+                Target::MultiValued { attribute, sub } => {
+                    // `emails co "x"` compares each entry's value (RFC 7644 3.4.2.2);
+                    // true when any entry matches, and `ne` is "no entry equals".
+                    let column =
+                        sub.unwrap_or(column_of("v.value_lower", ColumnKind::CaselessText));
+                    match (op, value) {
+                        (CompareOp::Eq, CompValue::Null) => {
+                            format!("(NOT {})", exists(attribute, &null_check(column, false)))
+                        }
+                        (CompareOp::Ne, CompValue::Null) => {
+                            exists(attribute, &null_check(column, false))
+                        }
+                        (CompareOp::Ne, _) => {
+                            let equal = self.compare(column, path, CompareOp::Eq, value)?;
+                            format!("(NOT {})", exists(attribute, &equal))
+                        }
+                        _ => exists(attribute, &self.compare(column, path, *op, value)?),
+                    }
+                }
+            },
+        })
+    }
+
+    /// Resolves a path, relative to the entry inside a value filter.
+    fn target(&self, path: &AttrPath, within: Option<&'static str>) -> Result<Target, ScimError> {
+        match within {
+            None => resolve(path),
+            Some(_) if path.urn.is_none() && path.sub_attr.is_none() => value_column(&path.attr)
+                .map(Target::Column)
+                .ok_or_else(|| unknown(path)),
+            Some(_) => Err(unknown(path)),
+        }
     }
 
     fn compare(
         &mut self,
+        column: Column,
         path: &AttrPath,
         op: CompareOp,
         value: &CompValue,
     ) -> Result<String, ScimError> {
-        let column = column(path)?;
+        use ColumnKind::*;
+        let expr = column.expr;
         if let CompValue::Null = value {
             return match op {
                 CompareOp::Eq => Ok(null_check(column, true)),
@@ -243,7 +341,7 @@ impl Translator {
             };
         }
         match column.kind {
-            ColumnKind::Active => {
+            Active => {
                 let CompValue::Bool(wanted) = value else {
                     return Err(type_error(
                         path,
@@ -261,26 +359,47 @@ impl Translator {
                     }
                 };
                 Ok(if is_active {
-                    "role <> 'no_access'"
+                    "(role <> 'no_access')"
                 } else {
-                    "role = 'no_access'"
+                    "(role = 'no_access')"
                 }
                 .into())
             }
-            ColumnKind::Id => {
+            Boolean => {
+                let CompValue::Bool(wanted) = value else {
+                    return Err(type_error(
+                        path,
+                        "this attribute is a boolean; compare it with true or false",
+                    ));
+                };
+                let p = self.param(Bind::Bool(*wanted));
+                match op {
+                    CompareOp::Eq => Ok(format!("({expr} IS NOT NULL AND {expr} = {p})")),
+                    CompareOp::Ne => Ok(format!("({expr} IS NULL OR {expr} <> {p})")),
+                    _ => Err(type_error(
+                        path,
+                        "booleans can only be compared with eq or ne",
+                    )),
+                }
+            }
+            Id => {
                 let CompValue::String(text) = value else {
                     return Err(type_error(path, "id is a string"));
                 };
                 match text.parse::<i64>() {
                     Ok(id) if id > 0 => {
                         let p = self.param(Bind::Int(id));
-                        self.ordered(column.expr, op, &p, path)
+                        Ok(format!("({expr} {} {p})", ordering(op, path)?))
                     }
                     // Not a Teamtailor id: equal to nothing.
-                    _ => Ok(if op == CompareOp::Ne { "TRUE" } else { "FALSE" }.into()),
+                    _ => match op {
+                        CompareOp::Eq => Ok("(1 = 0)".into()),
+                        CompareOp::Ne => Ok("(1 = 1)".into()),
+                        _ => Err(type_error(path, "ids compare as positive integers")),
+                    },
                 }
             }
-            ColumnKind::Instant => {
+            Instant => {
                 let CompValue::String(text) = value else {
                     return Err(type_error(
                         path,
@@ -294,18 +413,19 @@ impl Translator {
                     )
                 })?;
                 let p = self.param(Bind::Int(instant.timestamp_micros()));
-                self.ordered(column.expr, op, &p, path)
+                Ok(format!("({expr} {} {p})", ordering(op, path)?))
             }
-            ColumnKind::ExactText | ColumnKind::CaselessText { .. } => {
+            ExactText | CaselessText => {
                 let CompValue::String(text) = value else {
                     return Err(type_error(
                         path,
                         "this attribute is a string; compare it with a quoted value",
                     ));
                 };
-                let (expr, text) = match column.kind {
-                    ColumnKind::CaselessText { lower } => (lower, text.to_lowercase()),
-                    _ => (column.expr, text.clone()),
+                let text = if column.kind == CaselessText {
+                    text.to_lowercase()
+                } else {
+                    text.clone()
                 };
                 Ok(match op {
                     CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
@@ -316,52 +436,58 @@ impl Translator {
                             _ => format!("%{escaped}"),
                         };
                         let p = self.param(Bind::Text(pattern));
-                        format!(
-                            "({} IS NOT NULL AND {expr} LIKE {p} ESCAPE '\\')",
-                            column.expr
-                        )
+                        format!("({expr} IS NOT NULL AND {expr} LIKE {p} ESCAPE '\\')")
                     }
                     CompareOp::Ne => {
                         let p = self.param(Bind::Text(text));
-                        format!("({} IS NULL OR {expr} <> {p})", column.expr)
+                        format!("({expr} IS NULL OR {expr} <> {p})")
                     }
                     _ => {
                         let p = self.param(Bind::Text(text));
-                        let compared = self.ordered(expr, op, &p, path)?;
-                        format!("({} IS NOT NULL AND {compared})", column.expr)
+                        format!(
+                            "({expr} IS NOT NULL AND {expr} {} {p})",
+                            ordering(op, path)?
+                        )
                     }
                 })
             }
         }
     }
+}
 
-    /// eq/ne/gt/ge/lt/le on a value that is not NULL (the caller guards nullable columns).
-    fn ordered(
-        &self,
-        expr: &str,
-        op: CompareOp,
-        param: &str,
-        path: &AttrPath,
-    ) -> Result<String, ScimError> {
-        let sql_op = match op {
-            CompareOp::Eq => "=",
-            CompareOp::Ne => "<>",
-            CompareOp::Gt => ">",
-            CompareOp::Ge => ">=",
-            CompareOp::Lt => "<",
-            CompareOp::Le => "<=",
-            CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
-                return Err(type_error(path, "co, sw and ew apply to strings only"))
-            }
-        };
-        Ok(format!("({expr} {sql_op} {param})"))
+fn ordering(op: CompareOp, path: &AttrPath) -> Result<&'static str, ScimError> {
+    Ok(match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "<>",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
+            return Err(type_error(path, "co, sw and ew apply to strings only"))
+        }
+    })
+}
+
+fn exists(attribute: &'static str, condition: &str) -> String {
+    // `attribute` is one of two constants, never client text.
+    format!(
+        "EXISTS (SELECT 1 FROM user_values v WHERE v.user_id = users.id AND v.attribute = '{attribute}' AND {condition})"
+    )
+}
+
+fn present(column: Column) -> String {
+    match column.kind {
+        ColumnKind::Active | ColumnKind::Id | ColumnKind::Instant => "(1 = 1)".into(),
+        ColumnKind::Boolean => format!("({} IS NOT NULL)", column.expr),
+        _ => format!("({0} IS NOT NULL AND {0} <> '')", column.expr),
     }
 }
 
 fn null_check(column: Column, is_null: bool) -> String {
     match column.kind {
         ColumnKind::Active | ColumnKind::Id | ColumnKind::Instant => {
-            if is_null { "FALSE" } else { "TRUE" }.into()
+            if is_null { "(1 = 0)" } else { "(1 = 1)" }.into()
         }
         _ if is_null => format!("({} IS NULL)", column.expr),
         _ => format!("({} IS NOT NULL)", column.expr),

@@ -13,7 +13,7 @@ pub(super) const USER_COLUMNS: &str = "id, company_id, user_name, external_id, n
     title, emails, phone_numbers, role, locale, time_zone, visible, created_at, updated_at, version";
 
 /// Columns written from `UserData`, bound in this order by `bind_user_data!`.
-pub(super) const USER_DATA_COLUMNS: [&str; 22] = [
+pub(super) const USER_DATA_COLUMNS: [&str; 30] = [
     "user_name",
     "user_name_lower",
     "external_id",
@@ -36,7 +36,65 @@ pub(super) const USER_DATA_COLUMNS: [&str; 22] = [
     "locale",
     "time_zone",
     "visible",
+    "display_name_lower",
+    "title_lower",
+    "name_formatted_lower",
+    "given_name_lower",
+    "family_name_lower",
+    "middle_name_lower",
+    "honorific_prefix_lower",
+    "honorific_suffix_lower",
 ];
+
+pub(super) fn lower(text: &Option<String>) -> Option<String> {
+    text.as_deref().map(str::to_lowercase)
+}
+
+/// The `user_values` rows of a user: every entry of `emails` and `phoneNumbers`.
+pub(super) fn user_value_rows(data: &crate::teamtailor::UserData) -> Vec<UserValueRow> {
+    let attributes = &data.attributes;
+    [
+        ("emails", &attributes.emails),
+        ("phoneNumbers", &attributes.phone_numbers),
+    ]
+    .into_iter()
+    .flat_map(|(attribute, entries)| {
+        entries
+            .iter()
+            .enumerate()
+            .map(move |(position, entry)| UserValueRow {
+                attribute,
+                position: position as i32,
+                value: lower(&entry.value),
+                kind: lower(&entry.kind),
+                display: lower(&entry.display),
+                primary: entry.primary,
+            })
+    })
+    .collect()
+}
+
+pub(super) struct UserValueRow {
+    pub attribute: &'static str,
+    pub position: i32,
+    pub value: Option<String>,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+    pub primary: Option<bool>,
+}
+
+pub(super) fn insert_user_values_sql(rows: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO user_values (user_id, attribute, position, value_lower, type_lower, display_lower, is_primary) VALUES {}",
+        tuples.join(", ")
+    )
+}
 
 pub(super) fn insert_user_sql() -> String {
     let n = USER_DATA_COLUMNS.len();
@@ -107,6 +165,14 @@ macro_rules! bind_user_data {
             .bind(data.locale.clone())
             .bind(data.time_zone.clone())
             .bind(data.visible)
+            .bind($crate::storage::sql_store::lower(&a.display_name))
+            .bind($crate::storage::sql_store::lower(&a.title))
+            .bind($crate::storage::sql_store::lower(&a.name.formatted))
+            .bind($crate::storage::sql_store::lower(&a.name.given_name))
+            .bind($crate::storage::sql_store::lower(&a.name.family_name))
+            .bind($crate::storage::sql_store::lower(&a.name.middle_name))
+            .bind($crate::storage::sql_store::lower(&a.name.honorific_prefix))
+            .bind($crate::storage::sql_store::lower(&a.name.honorific_suffix))
     }};
 }
 
@@ -121,7 +187,7 @@ macro_rules! impl_sql_store {
         use crate::storage::sql_filter::{self, Bind};
         use crate::storage::sql_store::*;
         use crate::storage::{
-            ApiKey, Company, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
+            ApiKey, Company, Condition, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
         };
         use crate::teamtailor::{Role, User, UserData};
 
@@ -199,6 +265,31 @@ macro_rules! impl_sql_store {
             }
         }
 
+        async fn write_user_values(
+            transaction: &mut sqlx::Transaction<'_, $db>,
+            user_id: i64,
+            data: &UserData,
+        ) -> Result<(), sqlx::Error> {
+            let rows = user_value_rows(data);
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let sql = insert_user_values_sql(rows.len());
+            let mut query = sqlx::query(&sql);
+            for row in rows {
+                query = query
+                    .bind(user_id)
+                    .bind(row.attribute)
+                    .bind(row.position)
+                    .bind(row.value)
+                    .bind(row.kind)
+                    .bind(row.display)
+                    .bind(row.primary);
+            }
+            query.execute(&mut **transaction).await?;
+            Ok(())
+        }
+
         fn bind_all<'q>(
             mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             binds: &'q [Bind],
@@ -207,6 +298,7 @@ macro_rules! impl_sql_store {
                 query = match bind {
                     Bind::Text(text) => query.bind(text.as_str()),
                     Bind::Int(n) => query.bind(*n),
+                    Bind::Bool(b) => query.bind(*b),
                 };
             }
             query
@@ -338,15 +430,19 @@ macro_rules! impl_sql_store {
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
                 let sql = insert_user_sql();
+                let mut transaction = self.writer.begin().await?;
                 let row = bind_user_data!(sqlx::query(&sql), data)
                     .bind(company_id)
                     .bind(now)
                     .bind(now)
                     .bind(1_i64)
-                    .fetch_one(&self.writer)
+                    .fetch_one(&mut *transaction)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
-                Ok(user_from_row(&row)?)
+                let user = user_from_row(&row)?;
+                write_user_values(&mut transaction, user.id, &user.data).await?;
+                transaction.commit().await?;
+                Ok(user)
             }
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
@@ -387,8 +483,19 @@ macro_rules! impl_sql_store {
                     .fetch_one(&mut *transaction)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
+                let user = user_from_row(&row)?;
+                let attributes = &user.data.attributes;
+                if attributes.emails != current.data.attributes.emails
+                    || attributes.phone_numbers != current.data.attributes.phone_numbers
+                {
+                    sqlx::query("DELETE FROM user_values WHERE user_id = $1")
+                        .bind(id)
+                        .execute(&mut *transaction)
+                        .await?;
+                    write_user_values(&mut transaction, id, &user.data).await?;
+                }
                 transaction.commit().await?;
-                Ok(user_from_row(&row)?)
+                Ok(user)
             }
 
             async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
@@ -407,9 +514,21 @@ macro_rules! impl_sql_store {
                 } else {
                     format!(" AND {}", filter.sql)
                 };
-                let order = sql_filter::order_by(query.order);
-                let count_sql = format!("SELECT COUNT(*) FROM users WHERE company_id = $1{condition}");
-                let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &filter.binds)
+                let order = sql_filter::order_by(&query.order)?;
+                // The total counts every match, wherever a cursor stands.
+                let counted: Vec<Condition> = query
+                    .conditions
+                    .iter()
+                    .filter(|c| !matches!(c, Condition::After { .. }))
+                    .cloned()
+                    .collect();
+                let count_filter = sql_filter::translate_query(query.filter.as_ref(), &counted, 2)?;
+                let count_sql = if count_filter.sql.is_empty() {
+                    "SELECT COUNT(*) FROM users WHERE company_id = $1".to_string()
+                } else {
+                    format!("SELECT COUNT(*) FROM users WHERE company_id = $1 AND {}", count_filter.sql)
+                };
+                let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &count_filter.binds)
                     .fetch_one(&self.reader)
                     .await?
                     .try_get(0)?;

@@ -10,6 +10,8 @@ both_backends!(
     attributes_and_excluded_attributes_shape_every_response,
     search_posts_a_search_request,
     unknown_projection_attributes_are_invalid_path,
+    sort_by_any_singular_attribute_in_both_orders,
+    cursor_paging_walks_every_user_once,
 );
 
 async fn seed(app: &TestApp) -> String {
@@ -137,6 +139,116 @@ async fn unknown_projection_attributes_are_invalid_path(app: TestApp) {
         app.get("/Users?excludedAttributes=name.nosuch").await,
         400,
         Some("invalidPath"),
+    )
+    .await;
+}
+
+async fn sort_by_any_singular_attribute_in_both_orders(app: TestApp) {
+    for (name, title) in [
+        ("b@example.com", "beta"),
+        ("A@example.com", "Gamma"),
+        ("c@example.com", "alpha"),
+    ] {
+        app.create_user(&json!({"userName": name, "title": title}))
+            .await;
+    }
+    app.create_user(&json!({"userName": "d@example.com"})).await;
+    let names = |body: &Value| -> Vec<String> {
+        body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let by_name = app.get_json("/Users?sortBy=userName").await;
+    assert_eq!(
+        names(&by_name),
+        [
+            "A@example.com",
+            "b@example.com",
+            "c@example.com",
+            "d@example.com"
+        ],
+        "case-insensitive"
+    );
+    let by_title = app
+        .get_json("/Users?sortBy=title&sortOrder=descending")
+        .await;
+    assert_eq!(
+        names(&by_title),
+        [
+            "A@example.com",
+            "b@example.com",
+            "c@example.com",
+            "d@example.com"
+        ],
+        "missing last"
+    );
+    let by_title = app
+        .get_json("/Users?sortBy=title&sortOrder=ascending&count=2&startIndex=2")
+        .await;
+    assert_eq!(names(&by_title), ["b@example.com", "A@example.com"]);
+    let newest = app
+        .get_json("/Users?sortBy=meta.created&sortOrder=descending&count=1")
+        .await;
+    assert_eq!(names(&newest), ["d@example.com"]);
+    assert_scim_error(
+        app.get("/Users?sortBy=nosuch").await,
+        400,
+        Some("invalidValue"),
+    )
+    .await;
+    assert_scim_error(
+        app.get("/Users?sortBy=emails").await,
+        400,
+        Some("invalidValue"),
+    )
+    .await;
+    assert_scim_error(
+        app.get("/Users?sortBy=title&sortOrder=sideways").await,
+        400,
+        Some("invalidValue"),
+    )
+    .await;
+    let config = app.get_json("/ServiceProviderConfig").await;
+    assert_eq!(config["sort"]["supported"], true);
+    assert_eq!(config["pagination"]["cursor"], true);
+}
+
+async fn cursor_paging_walks_every_user_once(app: TestApp) {
+    for i in 0..7 {
+        app.create_user(&json!({"userName": format!("cursor{i}@example.com")}))
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get_json(&format!("/Users?count=3&cursor={cursor}"))
+            .await;
+        assert_eq!(page["totalResults"], 7, "the total counts every match");
+        assert!(page.get("startIndex").is_none());
+        for resource in page["Resources"].as_array().unwrap() {
+            seen.push(resource["userName"].as_str().unwrap().to_string());
+        }
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = next.to_string(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..7).map(|i| format!("cursor{i}@example.com")).collect();
+    assert_eq!(seen, expected);
+    assert_scim_error(
+        app.get("/Users?cursor=garbage!").await,
+        400,
+        Some("invalidCursor"),
+    )
+    .await;
+    assert_scim_error(
+        app.get("/Users?cursor=&sortBy=title").await,
+        400,
+        Some("invalidValue"),
     )
     .await;
 }

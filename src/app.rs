@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
+use crate::auth::issuers::{IssuerError, TrustedIssuer};
+use crate::auth::tokens::TokenIssuer;
+use crate::auth::Authenticator;
 use crate::config::{Settings, DEFAULT_COMPANY};
 use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::{router, AppState};
@@ -20,6 +23,8 @@ use crate::storage::{Database, NewApiKey, Store, StoreError};
 pub enum StartError {
     #[error("cannot open the database: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Issuer(#[from] IssuerError),
     #[error("cannot listen on {address}: {source}")]
     Bind {
         address: String,
@@ -39,6 +44,15 @@ impl App {
     pub async fn build(settings: &Settings) -> Result<App, StartError> {
         let store = Database::connect(&settings.database_url).await?;
         let first_key = prepare_keys(&store, settings.bootstrap_token.as_ref()).await?;
+        let tokens =
+            TokenIssuer::load(&store, settings.jwt_secret.as_ref(), &settings.token_issuer).await?;
+        let mut issuers = Vec::new();
+        for config in &settings.trusted_issuers {
+            let company = store.ensure_company(&config.company).await?;
+            issuers.push(TrustedIssuer::load(config, company.id)?);
+        }
+        let store = Arc::new(store);
+        let auth = Arc::new(Authenticator::new(store.clone(), tokens, issuers));
         let listener = TcpListener::bind(&settings.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -48,7 +62,9 @@ impl App {
         Ok(App {
             listener,
             state: AppState {
-                store: Arc::new(store),
+                store,
+                auth,
+                admin_token: settings.admin_token.as_ref().map(|t| Arc::new(t.digest())),
                 public_url: settings.public_url.as_deref().map(Arc::from),
                 rate_limiter: settings
                     .api_rate_limit

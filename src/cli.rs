@@ -1,18 +1,12 @@
 //! The command line: `serve`, `tokens`, `companies`. Every flag is also an
 //! environment variable.
 
-use std::num::NonZeroU32;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{shutdown_signal, App};
-use crate::config::{
-    redact_url, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES,
-};
-use crate::http::api::rate_limit::RateLimit;
+use crate::config::{redact_url, PartialSettings, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL};
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError, UserQuery};
 use crate::teamtailor::mapping::format_time;
@@ -63,28 +57,66 @@ enum Command {
     },
 }
 
+/// Every setting may also come from a TOML file (`--config`); flags and
+/// environment variables win over the file, the file over the defaults.
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, env = "TEAMTAILOR_SCIM_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: String,
-    #[command(flatten)]
-    database: DatabaseArgs,
+    /// A TOML file with any of these settings (and [[trusted_issuers]])
+    #[arg(long, env = "TEAMTAILOR_SCIM_CONFIG")]
+    config: Option<std::path::PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "TEAMTAILOR_SCIM_LISTEN")]
+    listen: Option<String>,
+    /// sqlite://PATH (created on first use) or postgres://USER@HOST/DB [default: sqlite://teamtailor-scim.db]
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
     /// A key made valid for company 'default' with every scope at start
     #[arg(long, env = "TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", hide_env_values = true)]
     bootstrap_token: Option<String>,
-    /// Largest accepted request body in bytes (larger gives 413)
-    #[arg(long, env = "TEAMTAILOR_SCIM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: usize,
+    /// Largest accepted request body in bytes, larger gives 413 [default: 1048576]
+    #[arg(long, env = "TEAMTAILOR_SCIM_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
     /// Public base URL used in Location headers, e.g. https://scim.example.com
     #[arg(long, env = "TEAMTAILOR_SCIM_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Teamtailor API requests allowed per key per period (0 switches the limit off)
-    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT", default_value_t = 50)]
-    api_rate_limit: u32,
-    /// The rate limit's period in seconds
-    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT_PERIOD", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    api_rate_limit_period: u64,
+    /// Teamtailor API requests allowed per key per period, 0 switches the limit off [default: 50]
+    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT")]
+    api_rate_limit: Option<u32>,
+    /// The rate limit's period in seconds [default: 10]
+    #[arg(long, env = "TEAMTAILOR_SCIM_API_RATE_LIMIT_PERIOD")]
+    api_rate_limit_period: Option<u64>,
+    /// Operator token for the /admin API (off without it)
+    #[arg(long, env = "TEAMTAILOR_SCIM_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Secret that signs OAuth access tokens (default: generated and stored)
+    #[arg(long, env = "TEAMTAILOR_SCIM_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// The `iss` of OAuth access tokens [default: teamtailor-scim]
+    #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_ISSUER")]
+    token_issuer: Option<String>,
+}
+
+impl ServeArgs {
+    fn settings(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            Some(path) => PartialSettings::load(path)?,
+            None => PartialSettings::default(),
+        };
+        PartialSettings {
+            listen: self.listen,
+            database_url: self.database_url,
+            bootstrap_token: self.bootstrap_token,
+            max_body_bytes: self.max_body_bytes,
+            public_url: self.public_url,
+            api_rate_limit: self.api_rate_limit,
+            api_rate_limit_period: self.api_rate_limit_period,
+            admin_token: self.admin_token,
+            jwt_secret: self.jwt_secret,
+            token_issuer: self.token_issuer,
+            trusted_issuers: Vec::new(),
+        }
+        .resolve(file)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,17 +194,7 @@ pub async fn run() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let settings = Settings {
-        listen: args.listen,
-        database_url: args.database.database_url,
-        bootstrap_token: args.bootstrap_token.map(Secret::new),
-        max_body_bytes: args.max_body_bytes,
-        public_url: args.public_url,
-        api_rate_limit: NonZeroU32::new(args.api_rate_limit).map(|requests| RateLimit {
-            requests,
-            period: Duration::from_secs(args.api_rate_limit_period),
-        }),
-    };
+    let settings = args.settings()?;
     let app = App::build(&settings).await.map_err(|e| e.to_string())?;
     let url = format!("http://{}", app.local_addr());
     println!(

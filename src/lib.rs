@@ -4,6 +4,7 @@
 //! `storage` the databases, `http` the axum surface; `app` ties them together.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -18,10 +18,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::Authenticator;
 use crate::scim::ScimError;
 use crate::storage::{Database, Store};
 
-pub use auth::{presented_key, Caller};
+pub use crate::auth::Caller;
 pub use error::SCIM_CONTENT_TYPE;
 
 pub const SCIM_PREFIX: &str = "/scim/v2";
@@ -29,6 +30,9 @@ pub const SCIM_PREFIX: &str = "/scim/v2";
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<Database>,
+    pub auth: Arc<Authenticator>,
+    /// Digest of the operator token for `/admin`; `None` turns the admin API off.
+    pub admin_token: Option<Arc<crate::keys::KeyDigest>>,
     /// Overrides the scheme and host used in `Location` and `meta.location`.
     pub public_url: Option<Arc<str>>,
     /// Per-key limit on the Teamtailor API; `None` when switched off.

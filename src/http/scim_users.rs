@@ -17,9 +17,9 @@ use crate::scim::ScimError;
 use crate::storage::{Condition, Store, StoreError, UserOrder, UserQuery};
 use crate::teamtailor::{mapping, User, UserData};
 
-use super::auth::Caller;
 use super::extract::ScimJson;
 use super::{scim_base_url, scim_json, AppState};
+use crate::auth::Caller;
 
 /// Teamtailor ids are positive integers; anything else names no user.
 fn user_id(id: &str) -> Result<i64, ScimError> {

@@ -63,6 +63,23 @@ impl ApiKey {
     }
 }
 
+/// An HS256 key for the server's own access tokens.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub kid: String,
+    pub secret: Vec<u8>,
+    pub created_at: Micros,
+    pub retired_at: Option<Micros>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewApiKey {
     pub company_id: i64,
@@ -145,7 +162,21 @@ pub trait Store: Send + Sync {
         &self,
         company_id: Option<i64>,
     ) -> impl Future<Output = StoreResult<Vec<ApiKey>>> + Send;
+    fn key_by_id(&self, id: i64) -> impl Future<Output = StoreResult<Option<ApiKey>>> + Send;
     fn revoke_key(&self, id: i64) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Sets when a key stops working (`None`: never); used by rotation's grace period.
+    fn set_key_expiry(
+        &self,
+        id: i64,
+        expires_at: Option<Micros>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Records when keys were last used; called in batches, not per request.
+    fn touch_keys(&self, used: &[(i64, Micros)]) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Keys that sign the server's own access tokens, newest first.
+    fn signing_keys(&self) -> impl Future<Output = StoreResult<Vec<SigningKey>>> + Send;
+    /// Adds a signing key and retires the others (they still verify).
+    fn rotate_signing_key(&self, key: &SigningKey) -> impl Future<Output = StoreResult<()>> + Send;
     fn count_keys(&self) -> impl Future<Output = StoreResult<i64>> + Send;
 
     fn create_user(
@@ -246,8 +277,23 @@ impl Store for Database {
     async fn list_keys(&self, company_id: Option<i64>) -> StoreResult<Vec<ApiKey>> {
         delegate!(self, s => s.list_keys(company_id))
     }
+    async fn key_by_id(&self, id: i64) -> StoreResult<Option<ApiKey>> {
+        delegate!(self, s => s.key_by_id(id))
+    }
     async fn revoke_key(&self, id: i64) -> StoreResult<bool> {
         delegate!(self, s => s.revoke_key(id))
+    }
+    async fn set_key_expiry(&self, id: i64, expires_at: Option<Micros>) -> StoreResult<bool> {
+        delegate!(self, s => s.set_key_expiry(id, expires_at))
+    }
+    async fn touch_keys(&self, used: &[(i64, Micros)]) -> StoreResult<()> {
+        delegate!(self, s => s.touch_keys(used))
+    }
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        delegate!(self, s => s.signing_keys())
+    }
+    async fn rotate_signing_key(&self, key: &SigningKey) -> StoreResult<()> {
+        delegate!(self, s => s.rotate_signing_key(key))
     }
     async fn count_keys(&self) -> StoreResult<i64> {
         delegate!(self, s => s.count_keys())

@@ -364,7 +364,9 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(|e| conflict(e, "api key"))?;
                 let id: i64 = row.try_get(0)?;
-                self.key_by_id(id).await
+                let sql = format!("{KEY_SELECT} WHERE k.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_one(&self.writer).await?;
+                Ok(key_from_row(&row)?)
             }
 
             async fn ensure_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
@@ -407,6 +409,75 @@ macro_rules! impl_sql_store {
                     }
                 };
                 Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
+            }
+
+            async fn key_by_id(&self, id: i64) -> StoreResult<Option<ApiKey>> {
+                let sql = format!("{KEY_SELECT} WHERE k.id = $1");
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
+                Ok(row.as_ref().map(key_from_row).transpose()?)
+            }
+
+            async fn set_key_expiry(&self, id: i64, expires_at: Option<i64>) -> StoreResult<bool> {
+                let result = sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
+                    .bind(expires_at)
+                    .bind(id)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn touch_keys(&self, used: &[(i64, i64)]) -> StoreResult<()> {
+                if used.is_empty() {
+                    return Ok(());
+                }
+                let mut transaction = self.writer.begin().await?;
+                for (id, at) in used {
+                    sqlx::query(
+                        "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
+                         AND (last_used_at IS NULL OR last_used_at < $1)",
+                    )
+                    .bind(*at)
+                    .bind(*id)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn signing_keys(&self) -> StoreResult<Vec<crate::storage::SigningKey>> {
+                let rows = sqlx::query(
+                    "SELECT kid, secret, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
+                )
+                .fetch_all(&self.writer)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(crate::storage::SigningKey {
+                            kid: row.try_get(0)?,
+                            secret: row.try_get(1)?,
+                            created_at: row.try_get(2)?,
+                            retired_at: row.try_get(3)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn rotate_signing_key(&self, key: &crate::storage::SigningKey) -> StoreResult<()> {
+                let mut transaction = self.writer.begin().await?;
+                sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                    .bind(key.created_at)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("INSERT INTO signing_keys (kid, secret, created_at) VALUES ($1, $2, $3)")
+                    .bind(key.kid.as_str())
+                    .bind(key.secret.as_slice())
+                    .bind(key.created_at)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(())
             }
 
             async fn revoke_key(&self, id: i64) -> StoreResult<bool> {
@@ -555,13 +626,6 @@ macro_rules! impl_sql_store {
             }
         }
 
-        impl $store {
-            async fn key_by_id(&self, id: i64) -> StoreResult<ApiKey> {
-                let sql = format!("{KEY_SELECT} WHERE k.id = $1");
-                let row = sqlx::query(&sql).bind(id).fetch_one(&self.writer).await?;
-                Ok(key_from_row(&row)?)
-            }
-        }
     };
 }
 

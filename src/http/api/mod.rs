@@ -17,8 +17,9 @@ use serde_json::Value;
 
 use crate::keys::Scope;
 
-use super::auth::{authenticate, AuthFailure};
+use super::auth::{authenticate, blocked};
 use super::AppState;
+use crate::auth::AuthFailure;
 
 pub use error::{ApiError, JSON_API};
 
@@ -48,7 +49,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
     if let Err(error) = check_version(request.headers()) {
         return error.into_response();
     }
-    let caller = match authenticate(&state, request.headers()).await {
+    let caller = match authenticate(&state, &request).await {
         Ok(caller) => caller,
         Err(AuthFailure::Missing) => {
             return ApiError::new(
@@ -64,12 +65,27 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Unauthorized",
-                "the API key is not valid (unknown, revoked or expired)",
+                "the API key or token is not valid (unknown, revoked or expired)",
             )
             .into_response()
         }
+        Err(AuthFailure::Blocked(wait)) => {
+            return blocked(
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    "Too Many Requests",
+                    format!("too many failed authentication attempts from this address; retry in {wait} seconds"),
+                )
+                .into_response(),
+                wait,
+            )
+        }
     };
-    let decision = state.rate_limiter.as_ref().map(|l| l.check(caller.key_id));
+    let decision = state
+        .rate_limiter
+        .as_ref()
+        .map(|l| l.check(caller.principal));
     let mut response = if decision.is_some_and(|d| !d.allowed) {
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

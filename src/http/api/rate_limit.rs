@@ -12,6 +12,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use crate::auth::Principal;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub requests: NonZeroU32,
@@ -37,8 +39,12 @@ pub struct Decision {
     pub reset_seconds: u64,
 }
 
-type KeyedLimiter =
-    RateLimiter<i64, DefaultKeyedStateStore<i64>, DefaultClock, StateInformationMiddleware>;
+type KeyedLimiter = RateLimiter<
+    Principal,
+    DefaultKeyedStateStore<Principal>,
+    DefaultClock,
+    StateInformationMiddleware,
+>;
 
 pub struct ApiRateLimiter {
     limit: RateLimit,
@@ -59,10 +65,10 @@ impl ApiRateLimiter {
         }
     }
 
-    pub fn check(&self, key_id: i64) -> Decision {
+    pub fn check(&self, principal: Principal) -> Decision {
         let limit = self.limit.requests.get();
         let per_request = self.limit.period / limit;
-        match self.limiter.check_key(&key_id) {
+        match self.limiter.check_key(&principal) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let used = limit.saturating_sub(remaining);

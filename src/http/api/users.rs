@@ -10,9 +10,9 @@ use crate::storage::{Condition, Store, StoreError, UserOrder, UserQuery};
 use crate::teamtailor::api::{self, InvalidAttribute};
 use crate::teamtailor::{Role, User};
 
-use super::super::auth::Caller;
 use super::super::{public_base_url, query_params};
 use super::{ApiError, ApiJson, API_PREFIX, JSON_API};
+use crate::auth::Caller;
 
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 30;

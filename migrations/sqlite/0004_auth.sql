@@ -1,0 +1,8 @@
+-- Keys that sign the server's own OAuth access tokens (HS256), by `kid`.
+-- Retired keys still verify tokens issued before the rotation.
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    secret BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);

@@ -1,0 +1,237 @@
+//! Who is calling: an API key, an access token the server issued, or a token
+//! from a trusted identity provider; each resolves to exactly one company.
+
+pub mod failures;
+pub mod issuers;
+pub mod tokens;
+pub mod usage;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap};
+
+use crate::keys::{KeyDigest, Scope};
+use crate::storage::{now_micros, Database, Store};
+
+use failures::FailureLimiter;
+use issuers::TrustedIssuer;
+use tokens::TokenIssuer;
+use usage::KeyUsage;
+
+/// What a request is authenticated as; rate limits are kept per principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal {
+    ApiKey(i64),
+    Issuer(usize),
+}
+
+/// The authenticated company and what the credential may do. Every handler
+/// scopes its queries by `company_id`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub company_id: i64,
+    pub company_slug: String,
+    pub principal: Principal,
+    pub scopes: Vec<Scope>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Invalid,
+    /// Too many failures from this address; retry after so many seconds.
+    Blocked(u64),
+}
+
+pub struct Authenticator {
+    pub store: Arc<Database>,
+    pub tokens: TokenIssuer,
+    pub issuers: Vec<TrustedIssuer>,
+    pub usage: Arc<KeyUsage>,
+    failures: FailureLimiter,
+}
+
+/// The credential from `Authorization: Bearer X`, `Token token=X` (Teamtailor's
+/// API) or a raw `X` (what Okta sends when the admin typed only the key).
+pub fn presented_credential(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    if value.eq_ignore_ascii_case("Bearer") || value.eq_ignore_ascii_case("Token") {
+        return None;
+    }
+    let credential = if let Some(rest) = strip_scheme(value, "Bearer") {
+        rest
+    } else if let Some(rest) = strip_scheme(value, "Token") {
+        let rest = rest.trim();
+        let token = rest
+            .get(..6)
+            .filter(|p| p.eq_ignore_ascii_case("token="))
+            .map(|_| &rest[6..])
+            .unwrap_or(rest);
+        token.trim_matches('"')
+    } else {
+        value
+    };
+    let credential = credential.trim();
+    (!credential.is_empty()).then_some(credential)
+}
+
+fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = value.get(..scheme.len())?;
+    let rest = &value[scheme.len()..];
+    (head.eq_ignore_ascii_case(scheme) && rest.starts_with(' ')).then(|| rest.trim_start())
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<Database>, tokens: TokenIssuer, issuers: Vec<TrustedIssuer>) -> Self {
+        let usage = Arc::new(KeyUsage::default());
+        usage.spawn_flusher(store.clone());
+        Authenticator {
+            store,
+            tokens,
+            issuers,
+            usage,
+            failures: FailureLimiter::default(),
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        source: Option<IpAddr>,
+    ) -> Result<Caller, AuthFailure> {
+        if let Some(wait) = source.and_then(|ip| self.failures.blocked_for(ip)) {
+            return Err(AuthFailure::Blocked(wait));
+        }
+        let result = match presented_credential(headers) {
+            None => Err(AuthFailure::Missing),
+            Some(credential) => self.resolve(credential).await.ok_or(AuthFailure::Invalid),
+        };
+        if matches!(result, Err(AuthFailure::Invalid)) {
+            if let Some(wait) = source.and_then(|ip| self.failures.record_failure(ip)) {
+                tracing::warn!(source = ?source, "too many authentication failures; blocking for {wait}s");
+                return Err(AuthFailure::Blocked(wait));
+            }
+        }
+        result
+    }
+
+    async fn resolve(&self, credential: &str) -> Option<Caller> {
+        match jsonwebtoken::decode_header(credential) {
+            Ok(header) => self.resolve_token(credential, &header).await,
+            Err(_) => self.resolve_key(credential).await,
+        }
+    }
+
+    async fn resolve_key(&self, token: &str) -> Option<Caller> {
+        let digest = KeyDigest::of(token);
+        let stored = match self.store.key_by_lookup(&digest.lookup()).await {
+            Ok(stored) => stored?,
+            Err(error) => {
+                tracing::error!(%error, "key lookup failed");
+                return None;
+            }
+        };
+        if !stored.digest.matches(&digest) || !stored.is_usable(now_micros()) {
+            return None;
+        }
+        self.usage.record(stored.id);
+        Some(Caller {
+            company_id: stored.company_id,
+            company_slug: stored.company_slug,
+            principal: Principal::ApiKey(stored.id),
+            scopes: stored.scopes,
+        })
+    }
+
+    async fn resolve_token(&self, token: &str, header: &jsonwebtoken::Header) -> Option<Caller> {
+        if let Some(kid) = header.kid.as_deref() {
+            if self.tokens.knows(kid, &self.store).await {
+                return self.resolve_own_token(token, kid).await;
+            }
+        }
+        let issuer = unverified_issuer(token)?;
+        let (index, trusted) = self
+            .issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.issuer == issuer)?;
+        if !trusted.verify(token, header) {
+            return None;
+        }
+        Some(Caller {
+            company_id: trusted.company_id,
+            company_slug: trusted.company_slug.clone(),
+            principal: Principal::Issuer(index),
+            scopes: trusted.scopes.clone(),
+        })
+    }
+
+    /// A token this server issued stays tied to its API key: revoking the key
+    /// ends the token too.
+    async fn resolve_own_token(&self, token: &str, kid: &str) -> Option<Caller> {
+        let claims = self.tokens.verify(token, kid)?;
+        let key_id: i64 = claims.sub.parse().ok()?;
+        let key = match self.store.key_by_id(key_id).await {
+            Ok(key) => key?,
+            Err(error) => {
+                tracing::error!(%error, "key lookup failed");
+                return None;
+            }
+        };
+        if !key.is_usable(now_micros()) || key.company_slug != claims.company {
+            return None;
+        }
+        let granted = Scope::parse_list(&claims.scope);
+        self.usage.record(key.id);
+        Some(Caller {
+            company_id: key.company_id,
+            company_slug: key.company_slug,
+            principal: Principal::ApiKey(key.id),
+            scopes: key
+                .scopes
+                .into_iter()
+                .filter(|s| granted.contains(s))
+                .collect(),
+        })
+    }
+}
+
+/// The `iss` claim before verification, only to pick which issuer verifies.
+fn unverified_issuer(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("iss")?.as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn reads_every_authorization_form_clients_send() {
+        assert_eq!(presented_credential(&headers("Bearer abc")), Some("abc"));
+        assert_eq!(presented_credential(&headers("bearer  abc ")), Some("abc"));
+        assert_eq!(
+            presented_credential(&headers("Token token=abc")),
+            Some("abc")
+        );
+        assert_eq!(
+            presented_credential(&headers("Token token=\"abc\"")),
+            Some("abc")
+        );
+        assert_eq!(presented_credential(&headers("abc")), Some("abc"));
+        assert_eq!(presented_credential(&headers("Bearer ")), None);
+        assert_eq!(presented_credential(&HeaderMap::new()), None);
+    }
+}

@@ -90,14 +90,18 @@ impl App {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let auth = self.state.auth.clone();
         let app = NormalizePathLayer::trim_trailing_slash()
             .layer(router(self.state, self.max_body_bytes));
-        axum::serve(
+        let served = axum::serve(
             self.listener,
-            axum::ServiceExt::<Request>::into_make_service(app),
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        // Record the last key uses before exiting.
+        auth.usage.flush(&auth.store).await;
+        served
     }
 }
 

@@ -5,10 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::admin;
 use crate::app::{shutdown_signal, App};
 use crate::config::{redact_url, PartialSettings, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL};
-use crate::keys::{Scope, Secret};
-use crate::storage::{Database, NewApiKey, Store, StoreError, UserQuery};
+use crate::keys::Scope;
+use crate::storage::{Database, Store, StoreError, UserQuery};
 use crate::teamtailor::mapping::format_time;
 use crate::teamtailor::{Role, UnknownRole, User, UserData};
 
@@ -38,6 +39,13 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Manage the keys that sign OAuth access tokens
+    SigningKeys {
+        #[command(subcommand)]
+        command: SigningKeysCommand,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -132,6 +140,16 @@ enum TokensCommand {
         /// A label to recognise the key by
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Stop working after this long, e.g. 90d, 12h (default: never)
+        #[arg(long, value_parser = admin::parse_duration)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// Replace a key with a new one (same company, name, scopes); prints the new key last
+    Rotate {
+        id: i64,
+        /// Keep the old key working this long, e.g. 1h (default: revoke it now)
+        #[arg(long, value_parser = admin::parse_duration)]
+        grace: Option<std::time::Duration>,
     },
     /// List keys (never their values)
     List {
@@ -141,6 +159,12 @@ enum TokensCommand {
     },
     /// Revoke a key by id; takes effect immediately
     Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum SigningKeysCommand {
+    /// Sign new access tokens with a new key; earlier tokens stay valid until they expire
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +204,10 @@ pub async fn run() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Tokens { command, database } => tokens(command, &database.database_url).await,
         Command::Users { command, database } => users(command, &database.database_url).await,
+        Command::SigningKeys {
+            command: SigningKeysCommand::Rotate,
+            database,
+        } => rotate_signing_key(&database.database_url).await,
         Command::Companies { command, database } => {
             companies(command, &database.database_url).await
         }
@@ -231,36 +259,27 @@ async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String
             company,
             scopes,
             name,
+            expires_in,
         } => {
-            let company = store
-                .ensure_company(&company)
+            let (key, secret) = admin::create_key(&store, &company, &scopes, &name, expires_in)
                 .await
                 .map_err(|e| e.to_string())?;
-            let mut scopes = if scopes.is_empty() {
-                Scope::ALL.to_vec()
-            } else {
-                scopes
-            };
-            scopes.sort();
-            scopes.dedup();
-            let secret = Secret::generate();
-            let key = store
-                .create_key(&NewApiKey {
-                    company_id: company.id,
-                    name,
-                    digest: secret.digest(),
-                    scopes,
-                    expires_at: None,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            eprintln!(
-                "Created key {} '{}' for company '{}' with scopes: {}. It is shown only once:",
-                key.id,
-                key.name,
-                company.slug,
-                Scope::join(&key.scopes)
-            );
+            announce_key(&key, "Created");
+            println!("{}", secret.expose());
+        }
+        TokensCommand::Rotate { id, grace } => {
+            let (key, secret) =
+                admin::rotate_key(&store, id, grace)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => format!("no active key with id {id}"),
+                        other => other.to_string(),
+                    })?;
+            match grace {
+                Some(grace) => eprintln!("Key {id} keeps working for {}s.", grace.as_secs()),
+                None => eprintln!("Key {id} is revoked."),
+            }
+            announce_key(&key, "Created replacement");
             println!("{}", secret.expose());
         }
         TokensCommand::List { company } => {
@@ -279,22 +298,28 @@ async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String
                 .list_keys(company_id)
                 .await
                 .map_err(|e| e.to_string())?;
+            let now = crate::storage::now_micros();
             println!(
-                "{:<6} {:<16} {:<20} {:<26} {:<25} STATUS",
-                "ID", "COMPANY", "NAME", "SCOPES", "CREATED"
+                "{:<6} {:<16} {:<20} {:<26} {:<25} {:<25} STATUS",
+                "ID", "COMPANY", "NAME", "SCOPES", "CREATED", "LAST USED"
             );
             for key in keys {
-                let status = match key.revoked_at {
-                    Some(at) => format!("revoked {}", format_time(at)),
-                    None => "active".into(),
+                let status = match (key.revoked_at, key.expires_at) {
+                    (Some(at), _) => format!("revoked {}", format_time(at)),
+                    (None, Some(at)) if at <= now => format!("expired {}", format_time(at)),
+                    (None, Some(at)) => format!("active until {}", format_time(at)),
+                    (None, None) => "active".into(),
                 };
                 println!(
-                    "{:<6} {:<16} {:<20} {:<26} {:<25} {status}",
+                    "{:<6} {:<16} {:<20} {:<26} {:<25} {:<25} {status}",
                     key.id,
                     key.company_slug,
                     key.name,
                     Scope::join(&key.scopes),
-                    format_time(key.created_at)
+                    format_time(key.created_at),
+                    key.last_used_at
+                        .map(format_time)
+                        .unwrap_or_else(|| "never".into()),
                 );
             }
         }
@@ -375,6 +400,31 @@ fn teamtailor_json(user: &User) -> serde_json::Value {
         "external_id": user.data.attributes.external_id,
         "role": user.data.role.as_str(),
     })
+}
+
+async fn rotate_signing_key(database_url: &str) -> Result<(), String> {
+    let store = open(database_url).await?;
+    let kid = admin::rotate_signing_key(&store)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "New access tokens are signed with key {kid} once servers restart; tokens signed before stay valid until they expire."
+    );
+    Ok(())
+}
+
+fn announce_key(key: &crate::storage::ApiKey, verb: &str) {
+    eprintln!(
+        "{verb} key {} '{}' for company '{}' with scopes: {}{}. OAuth client id: {}. The key is shown only once:",
+        key.id,
+        key.name,
+        key.company_slug,
+        Scope::join(&key.scopes),
+        key.expires_at
+            .map(|at| format!(", expires {}", format_time(at)))
+            .unwrap_or_default(),
+        key.id,
+    );
 }
 
 async fn companies(command: CompaniesCommand, database_url: &str) -> Result<(), String> {

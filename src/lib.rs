@@ -3,6 +3,7 @@
 //! `scim` is the protocol, `teamtailor` the emulated product and its mapping,
 //! `storage` the databases, `http` the axum surface; `app` ties them together.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;

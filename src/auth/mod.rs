@@ -95,6 +95,16 @@ impl Authenticator {
         }
     }
 
+    /// Counts a failed client authentication elsewhere (the token endpoint);
+    /// returns the wait when the address is now blocked.
+    pub fn record_failure(&self, source: Option<IpAddr>) -> Option<u64> {
+        source.and_then(|ip| self.failures.record_failure(ip))
+    }
+
+    pub fn blocked_for(&self, source: Option<IpAddr>) -> Option<u64> {
+        source.and_then(|ip| self.failures.blocked_for(ip))
+    }
+
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,

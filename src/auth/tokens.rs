@@ -113,6 +113,15 @@ impl TokenIssuer {
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&signing.secret))
     }
 
+    /// Picks up keys rotated since start (e.g. through `/admin`).
+    pub async fn reload(&self, store: &Database) -> Result<(), StoreError> {
+        let keys = store.signing_keys().await?;
+        if !keys.is_empty() {
+            *self.keys.write().expect("signing keys lock") = keys;
+        }
+        Ok(())
+    }
+
     /// Whether this `kid` is one of ours (possibly after another instance rotated).
     pub async fn knows(&self, kid: &str, store: &Database) -> bool {
         if self.find(kid).is_some() {

@@ -64,7 +64,7 @@ pub async fn require_scim(
             .into_response()
         }
         Err(AuthFailure::Blocked(wait)) => blocked(
-            ScimError::TooMany(format!(
+            ScimError::TooManyRequests(format!(
                 "too many failed authentication attempts from this address; retry in {wait} seconds"
             ))
             .into_response(),

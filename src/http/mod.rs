@@ -1,10 +1,12 @@
 //! The HTTP surface (axum): one router per surface, auth, errors.
 
+mod admin;
 pub mod api;
 mod auth;
 mod discovery;
 mod error;
 mod extract;
+mod oauth;
 mod scim_users;
 
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .nest(SCIM_PREFIX, scim_router(state.clone()))
         .nest(api::API_PREFIX, api::router(state.clone()))
+        .nest("/admin", admin::router(state.clone()))
+        .route("/oauth/token", post(oauth::token))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))

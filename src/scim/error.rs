@@ -39,6 +39,8 @@ pub enum ScimError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
     NotImplemented(String),
     #[error("{0}")]
     Internal(String),
@@ -64,6 +66,7 @@ impl ScimError {
             Self::Uniqueness(_) => 409,
             Self::PreconditionFailed(_) => 412,
             Self::PayloadTooLarge(_) => 413,
+            Self::TooManyRequests(_) => 429,
             Self::Internal(_) => 500,
             Self::NotImplemented(_) => 501,
             Self::Unavailable(_) => 503,
@@ -102,6 +105,7 @@ impl ScimError {
             | Self::MethodNotAllowed(d)
             | Self::PreconditionFailed(d)
             | Self::PayloadTooLarge(d)
+            | Self::TooManyRequests(d)
             | Self::NotImplemented(d)
             | Self::Internal(d)
             | Self::Unavailable(d) => d,

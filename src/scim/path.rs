@@ -32,36 +32,7 @@ const UNSTORED_CORE_ATTRIBUTES: &[&str] = &[
 
 /// Splits `[urn:]attr[.sub]`; the URN is everything before the last colon.
 pub fn parse_attr_path(text: &str) -> Result<AttrPath, ScimError> {
-    let text = text.trim();
-    let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
-        match text.rfind(':') {
-            Some(i) => (Some(text[..i].to_string()), &text[i + 1..]),
-            None => (None, text),
-        }
-    } else {
-        (None, text)
-    };
-    let (attr, sub_attr) = match rest.split_once('.') {
-        Some((attr, sub)) => (attr, Some(sub)),
-        None => (rest, None),
-    };
-    let valid = |name: &str| {
-        let mut chars = name.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
-    if !valid(attr) || !sub_attr.is_none_or(valid) {
-        return Err(ScimError::InvalidPath(format!(
-            "'{text}' is not a valid attribute path"
-        )));
-    }
-    Ok(AttrPath {
-        urn,
-        attr: attr.to_string(),
-        sub_attr: sub_attr.map(str::to_string),
-    })
+    AttrPath::parse(text).map_err(ScimError::InvalidPath)
 }
 
 /// A PATCH `path` as written.

@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod isolation;
+
 mod auth;
 mod cli;
 mod discovery;
@@ -13,4 +15,5 @@ mod patch;
 mod query;
 mod readme;
 mod teamtailor_api;
+mod tokens;
 mod users;

@@ -1,0 +1,208 @@
+//! `/admin`: operators manage companies and keys over HTTP with the operator
+//! token from the configuration (off when none is configured).
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admin::{self, company_json, key_json};
+use crate::auth::presented_credential;
+use crate::keys::{KeyDigest, Scope};
+use crate::storage::{Store, StoreError};
+
+use super::{query_params, AppState};
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/companies", get(list_companies).post(create_company))
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{id}", axum::routing::delete(revoke_key))
+        .route("/keys/{id}/rotate", post(rotate_key))
+        .route("/signing-keys/rotate", post(rotate_signing_key))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .layer(middleware::from_fn_with_state(state, require_operator))
+}
+
+fn error(status: StatusCode, detail: impl Into<String>) -> Response {
+    let mut response = (
+        status,
+        Json(json!({ "error": detail.into(), "status": status.as_u16() })),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"teamtailor-scim admin\""),
+        );
+    }
+    response
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound => error(StatusCode::NOT_FOUND, "not found"),
+        StoreError::Conflict(what) => error(StatusCode::CONFLICT, format!("{what} already exists")),
+        other => {
+            tracing::error!(error = %other, "admin storage failure");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal storage error; see the server log",
+            )
+        }
+    }
+}
+
+async fn require_operator(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = &state.admin_token else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "the admin API is off: start the server with --admin-token (TEAMTAILOR_SCIM_ADMIN_TOKEN)",
+        );
+    };
+    match presented_credential(request.headers()) {
+        Some(token) if expected.matches(&KeyDigest::of(token)) => next.run(request).await,
+        Some(_) => {
+            tracing::info!("rejected an admin request with a wrong operator token");
+            error(StatusCode::UNAUTHORIZED, "wrong operator token")
+        }
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "send the operator token as 'Authorization: Bearer TOKEN'",
+        ),
+    }
+}
+
+async fn list_companies(State(state): State<AppState>) -> Response {
+    match state.store.list_companies().await {
+        Ok(companies) => {
+            Json(companies.iter().map(company_json).collect::<Vec<_>>()).into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewCompany {
+    slug: String,
+}
+
+async fn create_company(State(state): State<AppState>, body: Option<Json<NewCompany>>) -> Response {
+    let Some(Json(body)) = body.filter(|b| !b.0.slug.trim().is_empty()) else {
+        return error(StatusCode::BAD_REQUEST, "send {\"slug\": \"acme\"}");
+    };
+    match state.store.create_company(body.slug.trim()).await {
+        Ok(company) => (StatusCode::CREATED, Json(company_json(&company))).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn list_keys(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params = query_params(query.as_deref());
+    let company = params
+        .iter()
+        .find(|(k, _)| k == "company")
+        .map(|(_, v)| v.clone());
+    let company_id = match company {
+        None => None,
+        Some(slug) => match state.store.company_by_slug(&slug).await {
+            Ok(Some(company)) => Some(company.id),
+            Ok(None) => return error(StatusCode::NOT_FOUND, format!("no company '{slug}'")),
+            Err(e) => return store_error(e),
+        },
+    };
+    match state.store.list_keys(company_id).await {
+        Ok(keys) => Json(keys.iter().map(key_json).collect::<Vec<_>>()).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    company: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default = "default_key_name")]
+    name: String,
+    /// Seconds until the key stops working.
+    expires_in: Option<u64>,
+}
+
+fn default_key_name() -> String {
+    "admin-api".into()
+}
+
+/// The created key, with its value shown this once.
+fn created(key: &crate::storage::ApiKey, secret: &crate::keys::Secret) -> Response {
+    let mut body = key_json(key);
+    body["key"] = Value::String(secret.expose().to_string());
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return error(StatusCode::BAD_REQUEST, rejection.body_text()),
+    };
+    let scopes: Result<Vec<Scope>, String> = body.scopes.iter().map(|s| s.parse()).collect();
+    let scopes = match scopes {
+        Ok(scopes) => scopes,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let expires_in = body.expires_in.map(std::time::Duration::from_secs);
+    match admin::create_key(&state.store, &body.company, &scopes, &body.name, expires_in).await {
+        Ok((key, secret)) => created(&key, &secret),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn revoke_key(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    match state.store.revoke_key(id).await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::NOT_FOUND, format!("no active key with id {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    /// Seconds the old key keeps working.
+    grace_seconds: Option<u64>,
+}
+
+async fn rotate_key(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Option<Json<Rotation>>,
+) -> Response {
+    let grace = body
+        .and_then(|b| b.0.grace_seconds)
+        .map(std::time::Duration::from_secs);
+    match admin::rotate_key(&state.store, id, grace).await {
+        Ok((key, secret)) => created(&key, &secret),
+        Err(StoreError::NotFound) => {
+            error(StatusCode::NOT_FOUND, format!("no active key with id {id}"))
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+async fn rotate_signing_key(State(state): State<AppState>) -> Response {
+    let kid = match admin::rotate_signing_key(&state.store).await {
+        Ok(kid) => kid,
+        Err(e) => return store_error(e),
+    };
+    if let Err(e) = state.auth.tokens.reload(&state.store).await {
+        return store_error(e);
+    }
+    Json(json!({ "kid": kid })).into_response()
+}

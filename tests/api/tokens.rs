@@ -1,0 +1,631 @@
+//! OAuth client credentials, the server's access tokens, trusted external
+//! issuers, key lifecycle and failure limiting.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+use teamtailor_scim::auth::issuers::IssuerConfig;
+use teamtailor_scim::keys::Scope;
+use teamtailor_scim::Settings;
+
+use crate::both_backends;
+use crate::helpers::{assert_scim_error, spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    client_credentials_give_tokens_that_work_with_the_keys_scopes,
+    token_endpoint_errors_follow_rfc_6749,
+    revoking_a_key_ends_its_tokens,
+);
+
+const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+const ENTRA_ISSUER: &str = "https://sts.windows.net/6f1d2c9e-0000-4000-8000-000000000001/";
+const JWT_SECRET: &str = "test-signing-secret-0123456789abcdef";
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn configure(settings: &mut Settings) {
+    settings.jwt_secret = Some(teamtailor_scim::keys::Secret::new(JWT_SECRET));
+    settings.trusted_issuers = vec![IssuerConfig {
+        issuer: ENTRA_ISSUER.into(),
+        audience: ENTRA_AUDIENCE.into(),
+        company: "entra".into(),
+        jwks_file: fixture("issuer-jwks.json").into(),
+        scopes: vec![],
+    }];
+}
+
+async fn token_request(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Response {
+    let mut request = app
+        .client
+        .post(format!("{}/oauth/token", app.address))
+        .form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    request.send().await.unwrap()
+}
+
+/// Creates a key and returns (client id, secret).
+async fn client(app: &TestApp, company: &str, scopes: &[Scope]) -> (String, String) {
+    let secret = app.key_for(company, scopes).await;
+    let listing = app.cli(&["tokens", "list", "--company", company]).await;
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let id = listing
+        .lines()
+        .filter(|l| l.contains(" test "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|id| id.parse::<i64>().ok())
+        .max()
+        .unwrap()
+        .to_string();
+    (id, secret)
+}
+
+async fn access_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>) -> Value {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    if let Some(scope) = scope {
+        form.push(("scope", scope));
+    }
+    let response = token_request(app, &form, None).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.unwrap()
+}
+
+async fn scim_with(app: &TestApp, token: &str) -> u16 {
+    app.send_as(token, Method::GET, "/Users", None)
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn api_with(app: &TestApp, token: &str) -> u16 {
+    app.client
+        .get(format!("{}/v1/users", app.address))
+        .bearer_auth(token)
+        .header("X-Api-Version", "20240404")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn client_credentials_give_tokens_that_work_with_the_keys_scopes(app: TestApp) {
+    let (id, secret) = client(&app, "default", &[Scope::Scim, Scope::ApiRead]).await;
+    let token = access_token(&app, &id, &secret, None).await;
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["expires_in"], 3600);
+    assert_eq!(token["scope"], "scim api-read");
+    let jwt = token["access_token"].as_str().unwrap();
+    assert_eq!(jwt.split('.').count(), 3);
+    assert!(
+        jsonwebtoken::decode_header(jwt).unwrap().kid.is_some(),
+        "tokens name their signing key"
+    );
+    assert_eq!(scim_with(&app, jwt).await, 200);
+    assert_eq!(api_with(&app, jwt).await, 200);
+
+    let narrowed = access_token(&app, &id, &secret, Some("scim")).await;
+    let narrowed = narrowed["access_token"].as_str().unwrap();
+    assert_eq!(scim_with(&app, narrowed).await, 200);
+    assert_eq!(
+        api_with(&app, narrowed).await,
+        403,
+        "only the scopes asked for"
+    );
+
+    let basic = token_request(
+        &app,
+        &[("grant_type", "client_credentials")],
+        Some((&id, &secret)),
+    )
+    .await;
+    assert_eq!(basic.status(), 200);
+}
+
+/// A token request (form, HTTP Basic credentials) and the expected status and error.
+type TokenCase<'a> = (
+    Vec<(&'a str, &'a str)>,
+    Option<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
+
+async fn token_endpoint_errors_follow_rfc_6749(app: TestApp) {
+    let (id, secret) = client(&app, "default", &[Scope::Scim]).await;
+    let cases: Vec<TokenCase> = vec![
+        (
+            vec![("client_id", &id), ("client_secret", &secret)],
+            None,
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "password"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+            ],
+            None,
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("grant_type", "client_credentials")],
+            None,
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", "wrong"),
+            ],
+            None,
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "nope"),
+                ("client_secret", &secret),
+            ],
+            None,
+            401,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+                ("scope", "api-admin"),
+            ],
+            None,
+            400,
+            "invalid_scope",
+        ),
+        (
+            vec![("grant_type", "client_credentials"), ("client_id", &id)],
+            Some((&id, &secret)),
+            400,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "client_credentials")],
+            Some((&id, "wrong")),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (form, basic, status, error) in cases {
+        let response = token_request(&app, &form, basic).await;
+        assert_eq!(response.status(), status, "{form:?}");
+        if status == 401 {
+            let challenge = response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(challenge.starts_with(if basic.is_some() { "Basic" } else { "Bearer" }));
+        }
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error, "{form:?}");
+        assert!(
+            !body.to_string().contains(&secret),
+            "errors never echo the secret"
+        );
+    }
+}
+
+async fn revoking_a_key_ends_its_tokens(app: TestApp) {
+    let (id, secret) = client(&app, "default", &[Scope::Scim]).await;
+    let token = access_token(&app, &id, &secret, None).await;
+    let jwt = token["access_token"].as_str().unwrap().to_string();
+    assert_eq!(scim_with(&app, &jwt).await, 200);
+    assert!(app.cli(&["tokens", "revoke", &id]).await.status.success());
+    assert_eq!(scim_with(&app, &jwt).await, 401);
+}
+
+fn sign_hs256(claims: &Value, kid: &str, secret: &[u8]) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn sign_rs256(claims: &Value) -> String {
+    let pem = std::fs::read(fixture("issuer-private.pem")).unwrap();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("test-issuer-key".into());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+}
+
+fn unsigned(claims: &Value) -> String {
+    use base64::Engine;
+    let encode = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.",
+        encode(&json!({"alg": "none", "typ": "JWT"})),
+        encode(claims)
+    )
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn entra_claims() -> Value {
+    json!({"iss": ENTRA_ISSUER, "aud": ENTRA_AUDIENCE, "iat": now(), "nbf": now() - 10, "exp": now() + 600,
+           "tid": "6f1d2c9e-0000-4000-8000-000000000001"})
+}
+
+async fn tokens_are_validated(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, configure).await else {
+        return;
+    };
+    // The server's own tokens, forged with the configured secret.
+    let (id, secret) = client(&app, "default", &[Scope::Scim]).await;
+    let issued = access_token(&app, &id, &secret, None).await;
+    let good = issued["access_token"].as_str().unwrap().to_string();
+    let kid = jsonwebtoken::decode_header(&good).unwrap().kid.unwrap();
+    assert_eq!(scim_with(&app, &good).await, 200);
+    let own = |overrides: Value| {
+        let mut claims = json!({"iss": "teamtailor-scim", "aud": "teamtailor-scim", "sub": id, "company": "default",
+                                "scope": "scim", "iat": now(), "exp": now() + 600, "jti": "x"});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(overrides.as_object().unwrap().clone());
+        claims
+    };
+    assert_eq!(
+        scim_with(
+            &app,
+            &sign_hs256(&own(json!({})), &kid, JWT_SECRET.as_bytes())
+        )
+        .await,
+        200
+    );
+    for (case, token) in [
+        (
+            "expired",
+            sign_hs256(
+                &own(json!({"exp": now() - 120})),
+                &kid,
+                JWT_SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "wrong audience",
+            sign_hs256(
+                &own(json!({"aud": "someone-else"})),
+                &kid,
+                JWT_SECRET.as_bytes(),
+            ),
+        ),
+        (
+            "wrong issuer",
+            sign_hs256(&own(json!({"iss": "evil"})), &kid, JWT_SECRET.as_bytes()),
+        ),
+        (
+            "wrong secret",
+            sign_hs256(&own(json!({})), &kid, b"not-the-secret"),
+        ),
+        (
+            "other company",
+            sign_hs256(
+                &own(json!({"company": "acme"})),
+                &kid,
+                JWT_SECRET.as_bytes(),
+            ),
+        ),
+        ("alg none", unsigned(&own(json!({})))),
+        ("tampered", {
+            let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+            parts[1] = parts[1].chars().rev().collect();
+            parts.join(".")
+        }),
+    ] {
+        assert_scim_error(
+            app.send_as(&token, Method::GET, "/Users", None).await,
+            401,
+            None,
+        )
+        .await;
+        let _ = case;
+    }
+
+    // A trusted external issuer (Entra's shape), for company "entra".
+    let entra = sign_rs256(&entra_claims());
+    assert_eq!(scim_with(&app, &entra).await, 200);
+    let created = app
+        .send_as(
+            &entra,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "from-entra@example.com"})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        app.get_json("/Users").await["totalResults"],
+        0,
+        "the issuer's company, not default"
+    );
+    assert_eq!(
+        api_with(&app, &entra).await,
+        403,
+        "issuer tokens get the scim scope only"
+    );
+    let public_pem = std::fs::read(fixture("issuer-public.pem")).unwrap();
+    let with = |overrides: Value| {
+        let mut claims = entra_claims();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(overrides.as_object().unwrap().clone());
+        claims
+    };
+    for (case, token) in [
+        ("expired", sign_rs256(&with(json!({"exp": now() - 300})))),
+        (
+            "not yet valid",
+            sign_rs256(&with(json!({"nbf": now() + 600}))),
+        ),
+        (
+            "wrong audience",
+            sign_rs256(&with(
+                json!({"aud": "00000003-0000-0000-c000-000000000000"}),
+            )),
+        ),
+        (
+            "untrusted issuer",
+            sign_rs256(&with(
+                json!({"iss": "https://sts.windows.net/other-tenant/"}),
+            )),
+        ),
+        ("alg none", unsigned(&entra_claims())),
+        (
+            "HS256 signed with the public key",
+            sign_hs256(&entra_claims(), "test-issuer-key", &public_pem),
+        ),
+        ("tampered", {
+            let mut parts: Vec<String> = entra.split('.').map(str::to_string).collect();
+            let claims = with(json!({"aud": ENTRA_AUDIENCE, "extra": "x"}));
+            use base64::Engine;
+            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+            parts.join(".")
+        }),
+    ] {
+        let response = app.send_as(&token, Method::GET, "/Users", None).await;
+        assert_eq!(response.status(), 401, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_validated_on_sqlite() {
+    tokens_are_validated(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tokens_are_validated_on_postgres() {
+    tokens_are_validated(Backend::Postgres).await;
+}
+
+async fn key_lifecycle(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.admin_token = Some(teamtailor_scim::keys::Secret::new("operator"))
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = |method: Method, path: &str| {
+        app.client
+            .request(method, format!("{}/admin{path}", app.address))
+            .bearer_auth("operator")
+    };
+    // Create through the admin API; the value is shown once.
+    let created: Value = admin(Method::POST, "/keys")
+        .json(&json!({"company": "acme", "scopes": ["scim"], "name": "entra"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = created["key"].as_str().unwrap().to_string();
+    let id = created["id"].as_i64().unwrap();
+    assert!(key.len() >= 43);
+    assert_eq!(scim_with(&app, &key).await, 200);
+    let listed = admin(Method::GET, "/keys?company=acme")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        listed.contains("\"entra\"") && !listed.contains(&key),
+        "lists never show key values"
+    );
+
+    // Rotation with a grace period: both work; without: the old one stops at once.
+    let rotated: Value = admin(Method::POST, &format!("/keys/{id}/rotate"))
+        .json(&json!({"grace_seconds": 3600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_key = rotated["key"].as_str().unwrap().to_string();
+    assert_eq!(scim_with(&app, &new_key).await, 200);
+    assert_eq!(
+        scim_with(&app, &key).await,
+        200,
+        "the grace period keeps the old key"
+    );
+    let output = app
+        .cli(&["tokens", "rotate", &rotated["id"].to_string()])
+        .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let newest = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert_eq!(scim_with(&app, &newest).await, 200);
+    assert_eq!(
+        scim_with(&app, &new_key).await,
+        401,
+        "rotated without grace: revoked at once"
+    );
+
+    // Revocation through the admin API, and expiry.
+    assert_eq!(
+        admin(Method::DELETE, &format!("/keys/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(scim_with(&app, &key).await, 401);
+    let short: Value = admin(Method::POST, "/keys")
+        .json(&json!({"company": "acme", "scopes": ["scim"], "expires_in": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let short_key = short["key"].as_str().unwrap();
+    assert_eq!(scim_with(&app, short_key).await, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        scim_with(&app, short_key).await,
+        401,
+        "expired keys stop working"
+    );
+
+    // last_used_at is recorded in batches, not on every request.
+    let mut last_used = Value::Null;
+    for _ in 0..40 {
+        let keys: Value = admin(Method::GET, "/keys?company=acme")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        last_used = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["key"].is_null() && k["name"] == "entra" && k["active"] == true)
+            .map(|k| k["last_used"].clone())
+            .unwrap_or(Value::Null);
+        if !last_used.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        last_used.is_string(),
+        "last_used appears after the batch is written"
+    );
+
+    // Operator token checks and the rest of the admin surface.
+    let wrong = app
+        .client
+        .get(format!("{}/admin/keys", app.address))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().contains_key("www-authenticate"));
+    let company = admin(Method::POST, "/companies")
+        .json(&json!({"slug": "globex"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(company.status(), 201);
+    let again = admin(Method::POST, "/companies")
+        .json(&json!({"slug": "globex"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    let rotated: Value = admin(Method::POST, "/signing-keys/rotate")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(rotated["kid"].is_string());
+}
+
+#[tokio::test]
+async fn key_lifecycle_on_sqlite() {
+    key_lifecycle(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn key_lifecycle_on_postgres() {
+    key_lifecycle(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_admin_api_is_off_without_an_operator_token() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/admin/keys", app.address))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("--admin-token"));
+}
+
+#[tokio::test]
+async fn repeated_failures_from_one_address_are_rate_limited() {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await.unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let status = app
+            .send_as(&format!("guess-{i}"), Method::GET, "/Users", None)
+            .await
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let blocked = app.get("/Users").await;
+    assert_eq!(
+        blocked.status(),
+        429,
+        "even a right key waits once the address is blocked"
+    );
+    assert!(blocked.headers().contains_key("retry-after"));
+    assert_scim_error(blocked, 429, None).await;
+}

@@ -131,11 +131,11 @@ fn compare(
 ) -> bool {
     let actual = actual.filter(|v| !v.is_null());
     let Some(actual) = actual else {
-        // Absent: only `ne` and `eq null` hold.
-        return matches!(
-            (op, expected),
-            (CompareOp::Ne, _) | (CompareOp::Eq, CompValue::Null)
-        );
+        // Absent is null: `eq null` holds, `ne null` does not, `ne x` does.
+        return match expected {
+            CompValue::Null => op == CompareOp::Eq,
+            _ => op == CompareOp::Ne,
+        };
     };
     let ordering = match (actual, expected) {
         (_, CompValue::Null) => return op == CompareOp::Ne,

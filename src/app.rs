@@ -63,6 +63,7 @@ impl App {
             listener,
             state: AppState {
                 store,
+                draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 auth,
                 admin_token: settings.admin_token.as_ref().map(|t| Arc::new(t.digest())),
                 public_url: settings.public_url.as_deref().map(Arc::from),
@@ -91,6 +92,12 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let auth = self.state.auth.clone();
+        let draining = self.state.draining.clone();
+        let shutdown = async move {
+            shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        };
+        crate::http::operations::prometheus();
         let app = NormalizePathLayer::trim_trailing_slash()
             .layer(router(self.state, self.max_body_bytes));
         let served = axum::serve(

@@ -1,12 +1,21 @@
-//! Logging setup: human-readable lines on stderr, filtered by `RUST_LOG`.
+//! Logging setup on stderr, filtered by `RUST_LOG`: human-readable lines, or
+//! one JSON object per line with `TEAMTAILOR_SCIM_LOG_FORMAT=json`. Request
+//! lines carry the request id (`x-request-id`).
 
 use tracing_subscriber::EnvFilter;
+
+pub const LOG_FORMAT_VAR: &str = "TEAMTAILOR_SCIM_LOG_FORMAT";
 
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let json = std::env::var(LOG_FORMAT_VAR).is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        builder.json().with_current_span(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }

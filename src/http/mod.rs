@@ -7,22 +7,25 @@ mod discovery;
 mod error;
 mod extract;
 mod oauth;
+pub mod operations;
 mod scim_users;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::{json, Value};
+use axum::Router;
+use serde_json::Value;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticator;
 use crate::scim::ScimError;
-use crate::storage::{Database, Store};
+use crate::storage::Database;
 
 pub use crate::auth::Caller;
 pub use error::SCIM_CONTENT_TYPE;
@@ -33,6 +36,8 @@ pub const SCIM_PREFIX: &str = "/scim/v2";
 pub struct AppState {
     pub store: Arc<Database>,
     pub auth: Arc<Authenticator>,
+    /// Set when shutdown began: `/readyz` then answers 503 so balancers drain.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Digest of the operator token for `/admin`; `None` turns the admin API off.
     pub admin_token: Option<Arc<crate::keys::KeyDigest>>,
     /// Overrides the scheme and host used in `Location` and `meta.location`.
@@ -47,10 +52,27 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest(api::API_PREFIX, api::router(state.clone()))
         .nest("/admin", admin::router(state.clone()))
         .route("/oauth/token", post(oauth::token))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(operations::healthz))
+        .route("/readyz", get(operations::readyz))
+        .route("/metrics", get(operations::metrics_endpoint))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .route_layer(middleware::from_fn(operations::track))
+        .layer(
+            ServiceBuilder::new()
+                // An incoming x-request-id is kept, else one is made; it is
+                // in every log line of the request and echoed on the response.
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
 }
 
@@ -89,22 +111,6 @@ fn scim_router(state: AppState) -> Router<AppState> {
         .route("/Schemas/{id}", get(discovery::schema_by_id))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => {
-            Json(json!({ "status": "ok", "database": state.store.backend() })).into_response()
-        }
-        Err(error) => {
-            tracing::warn!(%error, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "database": state.store.backend() })),
-            )
-                .into_response()
-        }
-    }
 }
 
 async fn not_found() -> ScimError {

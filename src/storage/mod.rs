@@ -149,6 +149,8 @@ pub trait Store: Send + Sync {
         slug: &str,
     ) -> impl Future<Output = StoreResult<Option<Company>>> + Send;
     fn list_companies(&self) -> impl Future<Output = StoreResult<Vec<Company>>> + Send;
+    /// Users per company slug, for metrics.
+    fn user_counts(&self) -> impl Future<Output = StoreResult<Vec<(String, i64)>>> + Send;
 
     fn create_key(&self, key: &NewApiKey) -> impl Future<Output = StoreResult<ApiKey>> + Send;
     /// Makes sure a key with this digest exists, is not revoked and has these
@@ -264,6 +266,9 @@ impl Store for Database {
     }
     async fn list_companies(&self) -> StoreResult<Vec<Company>> {
         delegate!(self, s => s.list_companies())
+    }
+    async fn user_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        delegate!(self, s => s.user_counts())
     }
     async fn create_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
         delegate!(self, s => s.create_key(key))

@@ -348,6 +348,19 @@ macro_rules! impl_sql_store {
                 Ok(rows.iter().map(company_from_row).collect::<Result<_, _>>()?)
             }
 
+            async fn user_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+                let rows = sqlx::query(
+                    "SELECT c.slug, COUNT(u.id) FROM companies c \
+                     LEFT JOIN users u ON u.company_id = c.id GROUP BY c.slug ORDER BY c.slug",
+                )
+                .fetch_all(&self.reader)
+                .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
             async fn create_key(&self, key: &NewApiKey) -> StoreResult<ApiKey> {
                 let row = sqlx::query(
                     "INSERT INTO api_keys (company_id, name, lookup, digest, scopes, created_at, expires_at) \

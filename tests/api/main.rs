@@ -13,6 +13,7 @@ mod errors;
 mod filters;
 mod mapping;
 mod okta;
+mod operations;
 mod patch;
 mod query;
 mod readme;

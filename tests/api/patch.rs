@@ -19,6 +19,7 @@ both_backends!(
     if_none_match_gives_304,
     concurrent_patches_lose_no_update,
     a_noop_patch_keeps_the_version,
+    concurrent_writes_with_one_etag_let_exactly_one_win,
 );
 
 pub fn patch_body(operations: Value) -> Value {
@@ -509,4 +510,49 @@ async fn a_noop_patch_keeps_the_version(app: TestApp) {
     )
     .await;
     assert_eq!(body["meta"]["version"], created["meta"]["version"]);
+}
+
+async fn concurrent_writes_with_one_etag_let_exactly_one_win(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let version = created["meta"]["version"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let client = app.client.clone();
+        let url = app.scim(&format!("/Users/{id}"));
+        let key = app.key.clone();
+        let version = version.clone();
+        tasks.push(tokio::spawn(async move {
+            let body = patch_body(
+                json!([{"op": "replace", "path": "title", "value": format!("writer {i}")}]),
+            );
+            let response = client
+                .patch(url)
+                .bearer_auth(key)
+                .header("If-Match", version)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), i)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (status, i) = task.await.unwrap();
+        assert!(status == 200 || status == 412, "{status}");
+        if status == 200 {
+            winners.push(i);
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one write with the same ETag wins: {winners:?}"
+    );
+    let stored = app.get_json(&format!("/Users/{id}")).await;
+    assert_eq!(
+        stored["title"],
+        format!("writer {}", winners[0]),
+        "the winner's write is what is stored"
+    );
 }

@@ -1,0 +1,79 @@
+//! Operations: metrics, health, readiness, request ids.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    metrics_expose_requests_latency_and_users,
+    request_ids_are_kept_or_made,
+    health_and_readiness,
+);
+
+async fn metrics_expose_requests_latency_and_users(app: TestApp) {
+    app.create_user(&json!({"userName": "metrics@example.com"}))
+        .await;
+    app.get("/Users").await;
+    app.get("/Users/999999").await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    // Every sample line parses as `name{labels} value`.
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    assert!(
+        text.contains(r#"http_requests_total{method="POST",route="/scim/v2/Users",status="201"}"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/scim/v2/Users/{id}",status="404""#));
+    assert!(text.contains("http_request_duration_seconds_bucket{"));
+    // The recorder is process-wide and tests run in parallel: check the series, not its value.
+    assert!(
+        text.contains(r#"teamtailor_users{company="default"}"#),
+        "{text}"
+    );
+}
+
+async fn request_ids_are_kept_or_made(app: TestApp) {
+    let kept = app
+        .client
+        .get(app.scim("/Users"))
+        .bearer_auth(&app.key)
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "trace-me-123");
+    let made = app.get("/Users").await;
+    let id = made.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+}
+
+async fn health_and_readiness(app: TestApp) {
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+}

@@ -16,6 +16,7 @@ use crate::auth::Authenticator;
 use crate::config::{Settings, DEFAULT_COMPANY};
 use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::{router, AppState};
+use crate::journal::Journal;
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError};
 
@@ -62,6 +63,8 @@ impl App {
         Ok(App {
             listener,
             state: AppState {
+                journal: Journal::start(store.clone(), settings.journal_retention),
+                max_body_bytes: settings.max_body_bytes,
                 store,
                 draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 auth,
@@ -92,6 +95,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let auth = self.state.auth.clone();
+        let journal = self.state.journal.clone();
         let draining = self.state.draining.clone();
         let shutdown = async move {
             shutdown.await;
@@ -106,8 +110,9 @@ impl App {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        // Record the last key uses before exiting.
+        // Record the last key uses and journal entries before exiting.
         auth.usage.flush(&auth.store).await;
+        journal.flush().await;
         served
     }
 }

@@ -102,6 +102,12 @@ struct ServeArgs {
     /// The `iss` of OAuth access tokens [default: teamtailor-scim]
     #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_ISSUER")]
     token_issuer: Option<String>,
+    /// Journal entries kept per company [default: 100000]
+    #[arg(long, env = "TEAMTAILOR_SCIM_JOURNAL_MAX_ENTRIES")]
+    journal_max_entries: Option<i64>,
+    /// Days journal entries are kept [default: 7]
+    #[arg(long, env = "TEAMTAILOR_SCIM_JOURNAL_MAX_AGE_DAYS")]
+    journal_max_age_days: Option<u64>,
 }
 
 impl ServeArgs {
@@ -121,6 +127,8 @@ impl ServeArgs {
             admin_token: self.admin_token,
             jwt_secret: self.jwt_secret,
             token_issuer: self.token_issuer,
+            journal_max_entries: self.journal_max_entries,
+            journal_max_age_days: self.journal_max_age_days,
             trusted_issuers: Vec::new(),
         }
         .resolve(file)

@@ -3,6 +3,7 @@
 use crate::auth::issuers::IssuerConfig;
 use crate::auth::tokens::DEFAULT_ISSUER;
 use crate::http::api::rate_limit::RateLimit;
+use crate::journal::Retention;
 use crate::keys::Secret;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -27,6 +28,7 @@ pub struct Settings {
     /// `iss` of the server's access tokens.
     pub token_issuer: String,
     pub trusted_issuers: Vec<IssuerConfig>,
+    pub journal_retention: Retention,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
             jwt_secret: None,
             token_issuer: DEFAULT_ISSUER.into(),
             trusted_issuers: Vec::new(),
+            journal_retention: Retention::default(),
         }
     }
 }
@@ -61,6 +64,8 @@ pub struct PartialSettings {
     pub admin_token: Option<String>,
     pub jwt_secret: Option<String>,
     pub token_issuer: Option<String>,
+    pub journal_max_entries: Option<i64>,
+    pub journal_max_age_days: Option<u64>,
     #[serde(default)]
     pub trusted_issuers: Vec<IssuerConfig>,
 }
@@ -114,6 +119,18 @@ impl PartialSettings {
                 .or(file.token_issuer)
                 .unwrap_or_else(|| DEFAULT_ISSUER.into()),
             trusted_issuers,
+            journal_retention: Retention {
+                max_entries_per_company: self
+                    .journal_max_entries
+                    .or(file.journal_max_entries)
+                    .unwrap_or(Retention::default().max_entries_per_company),
+                max_age: self
+                    .journal_max_age_days
+                    .or(file.journal_max_age_days)
+                    .map(|days| std::time::Duration::from_secs(days * 86_400))
+                    .unwrap_or(Retention::default().max_age),
+                ..Retention::default()
+            },
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod journal;
 pub mod keys;
 pub mod scim;
 pub mod storage;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::admin::{self, company_json, key_json};
 use crate::auth::presented_credential;
 use crate::keys::{KeyDigest, Scope};
-use crate::storage::{Store, StoreError};
+use crate::storage::{JournalQuery, Store, StoreError};
 
 use super::{query_params, AppState};
 
@@ -24,6 +24,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/keys/{id}", axum::routing::delete(revoke_key))
         .route("/keys/{id}/rotate", post(rotate_key))
         .route("/signing-keys/rotate", post(rotate_signing_key))
+        .route("/journal", get(list_journal))
+        .route("/journal/stream", get(stream_journal))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state, require_operator))
 }
@@ -205,4 +207,127 @@ async fn rotate_signing_key(State(state): State<AppState>) -> Response {
         return store_error(e);
     }
     Json(json!({ "kid": kid })).into_response()
+}
+
+/// `company`, `user`, `client`, `status` (`404` or `4xx`), `since`/`until`
+/// (RFC 3339), `before` (an entry id, for the next page) and `limit`.
+fn journal_query(
+    params: &[(String, String)],
+    company_id: Option<i64>,
+) -> Result<JournalQuery, String> {
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let time = |name: &str| -> Result<Option<i64>, String> {
+        get(name)
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.timestamp_micros())
+                    .map_err(|_| {
+                        format!("{name} must be an RFC 3339 time like 2026-01-01T00:00:00Z")
+                    })
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        get(name)
+            .map(|n| {
+                n.parse::<i64>()
+                    .map_err(|_| format!("{name} must be a number"))
+            })
+            .transpose()
+    };
+    let status = match get("status") {
+        None => None,
+        Some(class) if class.len() == 3 && class.ends_with("xx") => {
+            let digit = class[..1]
+                .parse::<u16>()
+                .map_err(|_| "status must be like 404 or 4xx".to_string())?;
+            Some((digit * 100, digit * 100 + 99))
+        }
+        Some(code) => {
+            let code = code
+                .parse::<u16>()
+                .map_err(|_| "status must be like 404 or 4xx".to_string())?;
+            Some((code, code))
+        }
+    };
+    Ok(JournalQuery {
+        company_id,
+        user_id: number("user")?,
+        client: get("client").map(str::to_string),
+        status,
+        since: time("since")?,
+        until: time("until")?,
+        before_id: number("before")?,
+        limit: number("limit")?.unwrap_or(100).clamp(1, 1000) as u32,
+    })
+}
+
+async fn company_param(
+    state: &AppState,
+    params: &[(String, String)],
+) -> Result<Option<i64>, Response> {
+    match params
+        .iter()
+        .find(|(k, _)| k == "company")
+        .map(|(_, v)| v.as_str())
+    {
+        None => Ok(None),
+        Some(slug) => match state.store.company_by_slug(slug).await {
+            Ok(Some(company)) => Ok(Some(company.id)),
+            Ok(None) => Err(error(StatusCode::NOT_FOUND, format!("no company '{slug}'"))),
+            Err(e) => Err(store_error(e)),
+        },
+    }
+}
+
+async fn list_journal(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params = query_params(query.as_deref());
+    let company_id = match company_param(&state, &params).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let query = match journal_query(&params, company_id) {
+        Ok(query) => query,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.store.list_journal(&query).await {
+        Ok(entries) => {
+            let next = (entries.len() == query.limit as usize)
+                .then(|| entries.last().and_then(|e| e.id))
+                .flatten();
+            Json(json!({ "entries": entries, "next_before": next, "queued": state.journal.lag() }))
+                .into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+/// Server-sent events: each request as it is recorded, optionally for one company.
+async fn stream_journal(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::wrappers::BroadcastStream;
+    use tokio_stream::StreamExt;
+
+    let params = query_params(query.as_deref());
+    let company_id = match company_param(&state, &params).await {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let stream = BroadcastStream::new(state.journal.subscribe()).filter_map(move |entry| {
+        let entry = entry.ok()?;
+        if company_id.is_some_and(|id| id != entry.company_id) {
+            return None;
+        }
+        Some(Ok::<Event, std::convert::Infallible>(
+            Event::default().event("request").json_data(&entry).ok()?,
+        ))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

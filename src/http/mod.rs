@@ -6,6 +6,7 @@ mod auth;
 mod discovery;
 mod error;
 mod extract;
+pub mod journal;
 mod oauth;
 pub mod operations;
 mod scim_users;
@@ -36,6 +37,8 @@ pub const SCIM_PREFIX: &str = "/scim/v2";
 pub struct AppState {
     pub store: Arc<Database>,
     pub auth: Arc<Authenticator>,
+    pub journal: Arc<crate::journal::Journal>,
+    pub max_body_bytes: usize,
     /// Set when shutdown began: `/readyz` then answers 503 so balancers drain.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Digest of the operator token for `/admin`; `None` turns the admin API off.
@@ -99,6 +102,10 @@ fn scim_router(state: AppState) -> Router<AppState> {
                 .patch(discovery::groups_not_supported)
                 .delete(discovery::groups_not_supported),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            journal::record,
+        ))
         .route_layer(middleware::from_fn_with_state(state, auth::require_scim))
         // Discovery is public (RFC 7644 section 4), so conformance tools can read it.
         .route(

@@ -62,6 +62,7 @@ pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {
             metrics::gauge!("teamtailor_users", "company" => company).set(users as f64);
         }
     }
+    metrics::gauge!("journal_queued_entries").set(state.journal.lag() as f64);
     let mut response = handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

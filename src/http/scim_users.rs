@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::Value;
 
+use crate::journal::UserChange;
 use crate::scim::filter::parse_filter;
 use crate::scim::list::{decode_cursor, encode_cursor, list_response, Paging};
 use crate::scim::patch;
@@ -90,6 +91,7 @@ pub async fn create(
         .map_err(|e| uniqueness(e, &user_name))?;
     let base = scim_base_url(&state, &headers);
     let mut response = user_response(StatusCode::CREATED, &user, &base, &projection);
+    response.extensions_mut().insert(UserChange::created(&user));
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/Users/{}", user.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -181,22 +183,32 @@ async fn write_user(
     let user_id = user_id(id)?;
     let if_match = precondition(headers, header::IF_MATCH);
     let mut user_name = String::new();
+    let mut before: Option<User> = None;
     let result = state
         .store
         .modify_user(caller.company_id, user_id, |current| {
             check_if_match(if_match, current)?;
+            before = Some(current.clone());
             let data = change(current)?;
             user_name.clone_from(&data.attributes.user_name);
             Ok((data != current.data).then_some(data))
         })
         .await;
     match result {
-        Ok(user) => Ok(user_response(
-            StatusCode::OK,
-            &user,
-            &scim_base_url(state, headers),
-            projection,
-        )),
+        Ok(user) => {
+            let mut response = user_response(
+                StatusCode::OK,
+                &user,
+                &scim_base_url(state, headers),
+                projection,
+            );
+            if let Some(before) = before.filter(|b| b.version != user.version) {
+                response
+                    .extensions_mut()
+                    .insert(UserChange::updated(&before, &user));
+            }
+            Ok(response)
+        }
         Err(StoreError::NotFound) => Err(ScimError::user_not_found(id)),
         Err(error) => Err(uniqueness(error, &user_name)),
     }
@@ -248,7 +260,11 @@ pub async fn delete(
         check_if_match(Some(if_match), &current)?;
     }
     if state.store.delete_user(caller.company_id, user_id).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response
+            .extensions_mut()
+            .insert(UserChange::deleted(user_id));
+        Ok(response)
     } else {
         Err(ScimError::user_not_found(&id))
     }

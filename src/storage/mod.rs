@@ -7,6 +7,7 @@ mod sqlite;
 
 use std::future::Future;
 
+use crate::journal::JournalEntry;
 use crate::keys::{KeyDigest, Scope};
 use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::ScimError;
@@ -181,6 +182,21 @@ pub trait Store: Send + Sync {
     fn rotate_signing_key(&self, key: &SigningKey) -> impl Future<Output = StoreResult<()>> + Send;
     fn count_keys(&self) -> impl Future<Output = StoreResult<i64>> + Send;
 
+    fn insert_journal(
+        &self,
+        entries: &[JournalEntry],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn list_journal(
+        &self,
+        query: &JournalQuery,
+    ) -> impl Future<Output = StoreResult<Vec<JournalEntry>>> + Send;
+    /// Deletes entries older than `oldest` and beyond `max_per_company` per company.
+    fn prune_journal(
+        &self,
+        oldest: Micros,
+        max_per_company: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     fn create_user(
         &self,
         company_id: i64,
@@ -212,6 +228,21 @@ pub trait Store: Send + Sync {
         company_id: i64,
         query: &UserQuery,
     ) -> impl Future<Output = StoreResult<UserPage>> + Send;
+}
+
+/// A journal query: newest first, `before_id` pages backwards.
+#[derive(Debug, Clone, Default)]
+pub struct JournalQuery {
+    pub company_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// Client name, case-insensitive (e.g. "okta").
+    pub client: Option<String>,
+    /// Lowest and highest status, e.g. 400..=499 for `4xx`.
+    pub status: Option<(u16, u16)>,
+    pub since: Option<Micros>,
+    pub until: Option<Micros>,
+    pub before_id: Option<i64>,
+    pub limit: u32,
 }
 
 /// The configured backend.
@@ -302,6 +333,15 @@ impl Store for Database {
     }
     async fn count_keys(&self) -> StoreResult<i64> {
         delegate!(self, s => s.count_keys())
+    }
+    async fn insert_journal(&self, entries: &[JournalEntry]) -> StoreResult<()> {
+        delegate!(self, s => s.insert_journal(entries))
+    }
+    async fn list_journal(&self, query: &JournalQuery) -> StoreResult<Vec<JournalEntry>> {
+        delegate!(self, s => s.list_journal(query))
+    }
+    async fn prune_journal(&self, oldest: Micros, max_per_company: i64) -> StoreResult<()> {
+        delegate!(self, s => s.prune_journal(oldest, max_per_company))
     }
     async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
         delegate!(self, s => s.create_user(company_id, data))

@@ -511,6 +511,132 @@ macro_rules! impl_sql_store {
                 Ok(row.try_get(0)?)
             }
 
+            async fn insert_journal(&self, entries: &[crate::journal::JournalEntry]) -> StoreResult<()> {
+                let mut transaction = self.writer.begin().await?;
+                for e in entries {
+                    sqlx::query(
+                        "INSERT INTO journal (company_id, at, request_id, method, path, client, user_agent, \
+                         request_body, status, response_body, latency_micros, user_id, change, fault) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    )
+                    .bind(e.company_id)
+                    .bind(e.at)
+                    .bind(e.request_id.as_deref())
+                    .bind(e.method.as_str())
+                    .bind(e.path.as_str())
+                    .bind(e.client.as_str())
+                    .bind(e.user_agent.as_deref())
+                    .bind(e.request_body.as_ref().map(|v| v.to_string()))
+                    .bind(i32::from(e.status))
+                    .bind(e.response_body.as_ref().map(|v| v.to_string()))
+                    .bind((e.latency_ms * 1000.0) as i64)
+                    .bind(e.user_id)
+                    .bind(e.change.as_ref().map(|v| v.to_string()))
+                    .bind(e.fault.as_deref())
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn list_journal(
+                &self,
+                query: &crate::storage::JournalQuery,
+            ) -> StoreResult<Vec<crate::journal::JournalEntry>> {
+                let mut conditions = Vec::new();
+                let mut binds: Vec<Bind> = Vec::new();
+                let param = |bind: Bind, binds: &mut Vec<Bind>| {
+                    binds.push(bind);
+                    format!("${}", binds.len())
+                };
+                if let Some(id) = query.company_id {
+                    conditions.push(format!("j.company_id = {}", param(Bind::Int(id), &mut binds)));
+                }
+                if let Some(id) = query.user_id {
+                    conditions.push(format!("j.user_id = {}", param(Bind::Int(id), &mut binds)));
+                }
+                if let Some(client) = &query.client {
+                    conditions.push(format!("lower(j.client) = {}", param(Bind::Text(client.to_ascii_lowercase()), &mut binds)));
+                }
+                if let Some((low, high)) = query.status {
+                    conditions.push(format!("j.status >= {}", param(Bind::Int(low.into()), &mut binds)));
+                    conditions.push(format!("j.status <= {}", param(Bind::Int(high.into()), &mut binds)));
+                }
+                if let Some(since) = query.since {
+                    conditions.push(format!("j.at >= {}", param(Bind::Int(since), &mut binds)));
+                }
+                if let Some(until) = query.until {
+                    conditions.push(format!("j.at <= {}", param(Bind::Int(until), &mut binds)));
+                }
+                if let Some(before) = query.before_id {
+                    conditions.push(format!("j.id < {}", param(Bind::Int(before), &mut binds)));
+                }
+                let condition = if conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!("WHERE {}", conditions.join(" AND "))
+                };
+                let limit = param(Bind::Int(query.limit.into()), &mut binds);
+                let sql = format!(
+                    "SELECT j.id, j.company_id, c.slug, j.at, j.request_id, j.method, j.path, j.client, \
+                     j.user_agent, j.request_body, j.status, j.response_body, j.latency_micros, j.user_id, \
+                     j.change, j.fault FROM journal j JOIN companies c ON c.id = j.company_id \
+                     {condition} ORDER BY j.id DESC LIMIT {limit}"
+                );
+                let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&self.reader).await?;
+                let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+                rows.iter()
+                    .map(|row| {
+                        let at: i64 = row.try_get(3)?;
+                        let status: i32 = row.try_get(10)?;
+                        let latency: i64 = row.try_get(12)?;
+                        Ok(crate::journal::JournalEntry {
+                            id: Some(row.try_get(0)?),
+                            company_id: row.try_get(1)?,
+                            company: row.try_get(2)?,
+                            at,
+                            time: crate::journal::entry_time(at),
+                            request_id: row.try_get(4)?,
+                            method: row.try_get(5)?,
+                            path: row.try_get(6)?,
+                            client: row.try_get(7)?,
+                            user_agent: row.try_get(8)?,
+                            request_body: json(row.try_get(9)?),
+                            status: status as u16,
+                            response_body: json(row.try_get(11)?),
+                            latency_ms: latency as f64 / 1000.0,
+                            user_id: row.try_get(13)?,
+                            change: json(row.try_get(14)?),
+                            fault: row.try_get(15)?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(StoreError::from)
+            }
+
+            async fn prune_journal(&self, oldest: i64, max_per_company: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM journal WHERE at < $1")
+                    .bind(oldest)
+                    .execute(&self.writer)
+                    .await?;
+                let companies = sqlx::query("SELECT DISTINCT company_id FROM journal")
+                    .fetch_all(&self.writer)
+                    .await?;
+                for row in companies {
+                    let company_id: i64 = row.try_get(0)?;
+                    sqlx::query(
+                        "DELETE FROM journal WHERE company_id = $1 AND id <= \
+                         (SELECT id FROM journal WHERE company_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                    )
+                    .bind(company_id)
+                    .bind(max_per_company)
+                    .execute(&self.writer)
+                    .await?;
+                }
+                Ok(())
+            }
+
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
                 let sql = insert_user_sql();

@@ -212,6 +212,29 @@ async fn sigterm_lets_in_flight_requests_finish() {
         .unwrap()
         .unwrap();
     assert!(status.success());
+
+    // The journal entry of the last request was written before exiting.
+    let again = start_server(
+        dir.path(),
+        &[],
+        &[
+            ("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", "t0k3n"),
+            ("TEAMTAILOR_SCIM_ADMIN_TOKEN", "op"),
+        ],
+    )
+    .await;
+    let journal: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/admin/journal?company=default", again.url))
+        .bearer_auth("op")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(journal["entries"][0]["method"], "POST", "{journal}");
+    assert_eq!(journal["entries"][0]["status"], 201);
+    assert!(again.terminate().await.success());
 }
 
 async fn tokens_create_prints_a_working_key_last(app: TestApp) {

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod isolation;
+mod journal;
 
 mod auth;
 mod cli;

@@ -47,6 +47,7 @@ async fn metrics_expose_requests_latency_and_users(app: TestApp) {
         text.contains(r#"teamtailor_users{company="default"}"#),
         "{text}"
     );
+    assert!(text.contains("journal_queued_entries "), "{text}");
 }
 
 async fn request_ids_are_kept_or_made(app: TestApp) {

@@ -36,6 +36,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(users::get).patch(users::update).delete(users::delete),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::journal::record,
+        ))
         .layer(middleware::from_fn_with_state(state, gate))
 }
 

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::{json, Map, Value};
 
+use crate::journal::UserChange;
 use crate::storage::{Condition, Store, StoreError, UserOrder, UserQuery};
 use crate::teamtailor::api::{self, InvalidAttribute};
 use crate::teamtailor::{Role, User};
@@ -225,6 +226,7 @@ pub async fn create(
     let user = state.store.create_user(caller.company_id, &data).await?;
     let base = api_base(&state, &headers);
     let mut response = single(StatusCode::CREATED, &user, &base);
+    response.extensions_mut().insert(UserChange::created(&user));
     if let Ok(location) = HeaderValue::from_str(&format!("{base}/users/{}", user.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -241,11 +243,15 @@ pub async fn update(
     let user_id = user_id(&id)?;
     let attributes = attributes(&body, Some(&id))?;
     let mut invalid: Vec<InvalidAttribute> = Vec::new();
+    let mut before: Option<User> = None;
     let result = state
         .store
         .modify_user(caller.company_id, user_id, |current| {
             match api::update(&current.data, &attributes) {
-                Ok(data) => Ok((data != current.data).then_some(data)),
+                Ok(data) => {
+                    before = Some(current.clone());
+                    Ok((data != current.data).then_some(data))
+                }
                 Err(errors) => {
                     invalid = errors;
                     Err(StoreError::Refused)
@@ -254,7 +260,15 @@ pub async fn update(
         })
         .await;
     match result {
-        Ok(user) => Ok(single(StatusCode::OK, &user, &api_base(&state, &headers))),
+        Ok(user) => {
+            let mut response = single(StatusCode::OK, &user, &api_base(&state, &headers));
+            if let Some(before) = before.filter(|b| b.version != user.version) {
+                response
+                    .extensions_mut()
+                    .insert(UserChange::updated(&before, &user));
+            }
+            Ok(response)
+        }
         Err(StoreError::Refused) => Err(ApiError::unprocessable(&invalid)),
         Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no user with id '{id}'"))),
         Err(error) => Err(error.into()),

@@ -1,0 +1,313 @@
+//! The provisioning journal: every SCIM and Teamtailor API request, per
+//! company, with redacted bodies and the change it made. Entries are queued
+//! and written in batches by a background task, so recording never waits on
+//! the database; a full queue drops entries (counted) rather than slow down.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::storage::{now_micros, Database, Store};
+use crate::teamtailor::mapping::format_time;
+use crate::teamtailor::User;
+
+const QUEUE: usize = 10_000;
+const BATCH: usize = 500;
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Bodies longer than this are cut in the journal.
+const MAX_BODY: usize = 16 * 1024;
+pub const REDACTED: &str = "[redacted]";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub id: Option<i64>,
+    #[serde(skip)]
+    pub company_id: i64,
+    pub company: String,
+    #[serde(skip)]
+    pub at: i64,
+    pub time: String,
+    pub request_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub client: String,
+    pub user_agent: Option<String>,
+    pub request_body: Option<Value>,
+    pub status: u16,
+    pub response_body: Option<Value>,
+    pub latency_ms: f64,
+    pub user_id: Option<i64>,
+    pub change: Option<Value>,
+    pub fault: Option<String>,
+}
+
+/// Which identity provider or tool sent a request, from its User-Agent.
+pub fn client_name(user_agent: Option<&str>) -> String {
+    let agent = user_agent.unwrap_or("").to_ascii_lowercase();
+    let name = if agent.contains("okta") {
+        "Okta"
+    } else if agent.contains("azure")
+        || agent.contains("entra")
+        || agent.contains("microsoft")
+        || agent.contains("aad")
+    {
+        "Entra ID"
+    } else if agent.starts_with("curl/") {
+        "curl"
+    } else if agent.contains("python") || agent.contains("httpx") {
+        "Python"
+    } else if agent.is_empty() {
+        "unknown"
+    } else {
+        return user_agent.unwrap_or("").chars().take(60).collect();
+    };
+    name.to_string()
+}
+
+/// A body as stored: JSON with secrets replaced, or the text cut to size.
+pub fn redacted_body(bytes: &[u8]) -> Option<Value> {
+    if bytes.is_empty() {
+        return None;
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut value) => {
+            redact(&mut value);
+            let text = value.to_string();
+            if text.len() > MAX_BODY {
+                Some(Value::String(format!(
+                    "{}… ({} bytes)",
+                    truncate(&text),
+                    text.len()
+                )))
+            } else {
+                Some(value)
+            }
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            Some(Value::String(if text.len() > MAX_BODY {
+                format!("{}… ({} bytes)", truncate(&text), text.len())
+            } else {
+                text.into_owned()
+            }))
+        }
+    }
+}
+
+fn truncate(text: &str) -> &str {
+    let mut end = MAX_BODY.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token", "authorization", "key"]
+        .iter()
+        .any(|s| key.contains(s))
+}
+
+/// Replaces the values of secret-looking keys anywhere in a document, and the
+/// value of PATCH operations whose path names one (`{"path":"password",...}`).
+pub fn redact(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            let secret_path = object
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("path"))
+                .and_then(|(_, v)| v.as_str())
+                .is_some_and(is_secret);
+            for (key, item) in object.iter_mut() {
+                if is_secret(key) || (secret_path && key.eq_ignore_ascii_case("value")) {
+                    *item = Value::String(REDACTED.into());
+                } else {
+                    redact(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// What a request did to a user, for the journal.
+#[derive(Debug, Clone)]
+pub struct UserChange {
+    pub user_id: i64,
+    pub change: Value,
+}
+
+impl UserChange {
+    pub fn created(user: &User) -> Self {
+        UserChange {
+            user_id: user.id,
+            change: serde_json::json!({ "kind": "created", "role": user.data.role.as_str() }),
+        }
+    }
+
+    pub fn deleted(user_id: i64) -> Self {
+        UserChange {
+            user_id,
+            change: serde_json::json!({ "kind": "deleted" }),
+        }
+    }
+
+    /// The attributes that differ, and the role transition if any.
+    pub fn updated(before: &User, after: &User) -> Self {
+        let old = before
+            .data
+            .attributes
+            .to_document(before.data.role.is_active());
+        let new = after
+            .data
+            .attributes
+            .to_document(after.data.role.is_active());
+        let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let changes: Vec<Value> = keys
+            .into_iter()
+            .filter(|k| old.get(*k) != new.get(*k))
+            .map(|k| serde_json::json!({ "attribute": k, "from": old.get(k), "to": new.get(k) }))
+            .collect();
+        let mut change = Map::new();
+        change.insert("kind".into(), "updated".into());
+        change.insert("attributes".into(), Value::Array(changes));
+        if before.data.role != after.data.role {
+            change.insert(
+                "role".into(),
+                serde_json::json!({ "from": before.data.role.as_str(), "to": after.data.role.as_str() }),
+            );
+        }
+        UserChange {
+            user_id: after.id,
+            change: Value::Object(change),
+        }
+    }
+}
+
+enum Message {
+    Entry(Box<JournalEntry>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+pub struct Journal {
+    sender: mpsc::Sender<Message>,
+    live: broadcast::Sender<JournalEntry>,
+    dropped: AtomicU64,
+}
+
+impl Journal {
+    /// Starts the writer and the retention task.
+    pub fn start(store: Arc<Database>, retention: Retention) -> Arc<Self> {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let (live, _) = broadcast::channel(1024);
+        let journal = Arc::new(Journal {
+            sender,
+            live,
+            dropped: AtomicU64::new(0),
+        });
+        tokio::spawn(write_batches(store.clone(), receiver));
+        tokio::spawn(enforce_retention(store, retention));
+        journal
+    }
+
+    pub fn record(&self, entry: JournalEntry) {
+        let _ = self.live.send(entry.clone());
+        if self
+            .sender
+            .try_send(Message::Entry(Box::new(entry)))
+            .is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("journal_dropped_total").increment(1);
+        }
+    }
+
+    /// Entries queued but not yet written.
+    pub fn lag(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
+    /// Waits until every entry recorded so far is written (at shutdown).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.sender.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<JournalEntry> {
+        self.live.subscribe()
+    }
+}
+
+async fn write_batches(store: Arc<Database>, mut receiver: mpsc::Receiver<Message>) {
+    let mut messages = Vec::with_capacity(BATCH);
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut messages, BATCH).await > 0 {
+        let mut flushed = Vec::new();
+        for message in messages.drain(..) {
+            match message {
+                Message::Entry(entry) => batch.push(*entry),
+                Message::Flush(done) => flushed.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(error) = store.insert_journal(&batch).await {
+                tracing::warn!(%error, entries = batch.len(), "could not write journal entries");
+            }
+            batch.clear();
+        }
+        if flushed.is_empty() {
+            tokio::time::sleep(FLUSH_EVERY).await;
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// How much journal to keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_entries_per_company: i64,
+    pub max_age: Duration,
+    /// How often old entries are deleted.
+    pub check_every: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_entries_per_company: 100_000,
+            max_age: Duration::from_secs(7 * 86_400),
+            check_every: Duration::from_secs(60),
+        }
+    }
+}
+
+async fn enforce_retention(store: Arc<Database>, retention: Retention) {
+    let mut interval = tokio::time::interval(retention.check_every);
+    loop {
+        interval.tick().await;
+        let oldest = now_micros() - retention.max_age.as_micros() as i64;
+        if let Err(error) = store
+            .prune_journal(oldest, retention.max_entries_per_company)
+            .await
+        {
+            tracing::warn!(%error, "could not prune the journal");
+        }
+    }
+}
+
+pub fn entry_time(at: i64) -> String {
+    format_time(at)
+}

@@ -1,0 +1,273 @@
+//! The provisioning journal: what each request sent and got, what it changed,
+//! redacted, bounded, queryable and streamed.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use teamtailor_scim::journal::Retention;
+use teamtailor_scim::keys::{Scope, Secret};
+
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+const OPERATOR: &str = "operator-token";
+
+async fn app(backend: Backend, retention: Option<Retention>) -> Option<TestApp> {
+    spawn_app_with(backend, |s| {
+        s.admin_token = Some(Secret::new(OPERATOR));
+        if let Some(retention) = retention {
+            s.journal_retention = retention;
+        }
+    })
+    .await
+}
+
+async fn journal(app: &TestApp, query: &str) -> Value {
+    let response = app
+        .client
+        .get(format!("{}/admin/journal?{query}", app.address))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{query}");
+    response.json().await.unwrap()
+}
+
+/// Waits until the background writer has stored `count` entries.
+async fn entries(app: &TestApp, query: &str, count: usize) -> Vec<Value> {
+    for _ in 0..50 {
+        let body = journal(app, query).await;
+        let entries = body["entries"].as_array().unwrap().clone();
+        if entries.len() >= count {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the journal did not reach {count} entries for {query}");
+}
+
+async fn records_requests_changes_and_redacts(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let okta = |method: Method, path: &str| {
+        app.client
+            .request(method, app.scim(path))
+            .header("Authorization", &app.key)
+            .header("User-Agent", "Okta SCIM Client 1.0.0")
+    };
+    let created: Value = okta(Method::POST, "/Users")
+        .json(&json!({"userName": "j@example.com", "password": "Hunter2!secret", "title": "Dev"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({"Operations": [
+        {"op": "replace", "value": {"active": false, "title": "Lead"}},
+        {"op": "replace", "path": "password", "value": "An0ther-secret"}
+    ]});
+    assert_eq!(
+        okta(Method::PATCH, &format!("/Users/{id}"))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        okta(Method::GET, "/Users/999999")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let api = app
+        .client
+        .get(format!("{}/v1/users", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .header("User-Agent", "curl/8.5.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+
+    let all = entries(&app, "company=default", 4).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Hunter2!secret", "An0ther-secret", &app.key] {
+        assert!(!text.contains(secret), "the journal never holds secrets");
+    }
+    let api_entry = &all[0];
+    assert_eq!(api_entry["client"], "curl");
+    assert_eq!(api_entry["path"], "/v1/users");
+    let missing = &all[1];
+    assert_eq!(
+        (missing["status"].as_u64(), missing["client"].as_str()),
+        (Some(404), Some("Okta"))
+    );
+    let patched = &all[2];
+    assert_eq!(patched["method"], "PATCH");
+    assert_eq!(patched["user_id"].as_i64().unwrap().to_string(), id);
+    assert_eq!(patched["change"]["kind"], "updated");
+    assert_eq!(
+        patched["change"]["role"],
+        json!({"from": "user", "to": "no_access"})
+    );
+    let changed: Vec<&str> = patched["change"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["attribute"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["active", "title"]);
+    assert_eq!(
+        patched["request_body"]["Operations"][1]["value"],
+        "[redacted]"
+    );
+    assert_eq!(patched["response_body"]["active"], false);
+    let create = &all[3];
+    assert_eq!(create["change"], json!({"kind": "created", "role": "user"}));
+    assert_eq!(create["request_body"]["password"], "[redacted]");
+    assert!(create["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert!(create["request_id"]
+        .as_str()
+        .is_some_and(|id| id.len() == 36));
+    assert!(create["time"].as_str().unwrap().ends_with('Z'));
+
+    // Filters and paging.
+    assert_eq!(
+        journal(&app, &format!("user={id}")).await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        journal(&app, "client=okta").await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        journal(&app, "status=4xx").await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        journal(&app, "since=2999-01-01T00:00:00Z").await["entries"],
+        json!([])
+    );
+    let first_page = journal(&app, "limit=2").await;
+    let next = first_page["next_before"].as_i64().unwrap();
+    let second_page = journal(&app, &format!("limit=2&before={next}")).await;
+    assert_eq!(second_page["entries"].as_array().unwrap().len(), 2);
+    assert_ne!(
+        first_page["entries"][0]["id"],
+        second_page["entries"][0]["id"]
+    );
+
+    // Companies see only their own journal.
+    let other = app.key_for("acme", &[Scope::Scim]).await;
+    app.send_as(&other, Method::GET, "/Users", None).await;
+    entries(&app, "company=acme", 1).await;
+    assert_eq!(
+        journal(&app, "company=default").await["entries"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let bad = app
+        .client
+        .get(format!("{}/admin/journal?status=abc", app.address))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn journal_records_requests_changes_and_redacts_on_sqlite() {
+    records_requests_changes_and_redacts(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn journal_records_requests_changes_and_redacts_on_postgres() {
+    records_requests_changes_and_redacts(Backend::Postgres).await;
+}
+
+async fn retention_bounds_the_journal(backend: Backend) {
+    let retention = Retention {
+        max_entries_per_company: 5,
+        max_age: Duration::from_secs(3600),
+        check_every: Duration::from_millis(200),
+    };
+    let Some(app) = app(backend, Some(retention)).await else {
+        return;
+    };
+    for _ in 0..12 {
+        app.get("/Users").await;
+    }
+    let mut kept = usize::MAX;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        kept = journal(&app, "company=default").await["entries"]
+            .as_array()
+            .unwrap()
+            .len();
+        if kept == 5 {
+            break;
+        }
+    }
+    assert_eq!(kept, 5, "only the newest entries are kept");
+}
+
+#[tokio::test]
+async fn retention_bounds_the_journal_on_sqlite() {
+    retention_bounds_the_journal(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn retention_bounds_the_journal_on_postgres() {
+    retention_bounds_the_journal(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_journal_streams_requests_as_server_sent_events() {
+    let app = app(Backend::Sqlite, None).await.unwrap();
+    let mut stream = app
+        .client
+        .get(format!(
+            "{}/admin/journal/stream?company=default",
+            app.address
+        ))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    app.create_user(&json!({"userName": "live@example.com"}))
+        .await;
+    let mut received = String::new();
+    while !received.contains("live@example.com") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an event arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains("event: request"));
+    assert!(received.contains("\"kind\":\"created\""));
+}

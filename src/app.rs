@@ -14,6 +14,7 @@ use crate::auth::issuers::{IssuerError, TrustedIssuer};
 use crate::auth::tokens::TokenIssuer;
 use crate::auth::Authenticator;
 use crate::config::{Settings, DEFAULT_COMPANY};
+use crate::faults::Faults;
 use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::{router, AppState};
 use crate::journal::Journal;
@@ -64,6 +65,7 @@ impl App {
             listener,
             state: AppState {
                 journal: Journal::start(store.clone(), settings.journal_retention),
+                faults: Arc::new(Faults::new(store.clone())),
                 max_body_bytes: settings.max_body_bytes,
                 store,
                 draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),

@@ -1,5 +1,7 @@
-//! The command line: `serve`, `tokens`, `companies`. Every flag is also an
+//! The command line: `serve`, `tokens`, `companies`, `import`/`export`/`reset`. Every flag is also an
 //! environment variable.
+
+mod data;
 
 use std::process::ExitCode;
 
@@ -53,6 +55,27 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Load users from a JSON or CSV fixture into a company
+    Import {
+        #[command(flatten)]
+        args: data::ImportArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Write a company's users as JSON lines or CSV
+    Export {
+        #[command(flatten)]
+        args: data::ExportArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Delete every user and journal entry of a company
+    Reset {
+        #[command(flatten)]
+        args: data::ResetArgs,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -216,6 +239,18 @@ pub async fn run() -> ExitCode {
             command: SigningKeysCommand::Rotate,
             database,
         } => rotate_signing_key(&database.database_url).await,
+        Command::Import { args, database } => match open(&database.database_url).await {
+            Ok(store) => data::import(args, &store).await,
+            Err(e) => Err(e),
+        },
+        Command::Export { args, database } => match open(&database.database_url).await {
+            Ok(store) => data::export(args, &store).await,
+            Err(e) => Err(e),
+        },
+        Command::Reset { args, database } => match open(&database.database_url).await {
+            Ok(store) => data::reset(args, &store).await,
+            Err(e) => Err(e),
+        },
         Command::Companies { command, database } => {
             companies(command, &database.database_url).await
         }

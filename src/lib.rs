@@ -8,6 +8,8 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod faults;
+pub mod fixtures;
 pub mod http;
 pub mod journal;
 pub mod keys;

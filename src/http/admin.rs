@@ -26,11 +26,12 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .route("/journal", get(list_journal))
         .route("/journal/stream", get(stream_journal))
+        .merge(super::admin_companies::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such admin endpoint") })
         .layer(middleware::from_fn_with_state(state, require_operator))
 }
 
-fn error(status: StatusCode, detail: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, detail: impl Into<String>) -> Response {
     let mut response = (
         status,
         Json(json!({ "error": detail.into(), "status": status.as_u16() })),
@@ -45,7 +46,7 @@ fn error(status: StatusCode, detail: impl Into<String>) -> Response {
     response
 }
 
-fn store_error(e: StoreError) -> Response {
+pub(super) fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::NotFound => error(StatusCode::NOT_FOUND, "not found"),
         StoreError::Conflict(what) => error(StatusCode::CONFLICT, format!("{what} already exists")),

@@ -1,11 +1,13 @@
 //! The HTTP surface (axum): one router per surface, auth, errors.
 
 mod admin;
+mod admin_companies;
 pub mod api;
 mod auth;
 mod discovery;
 mod error;
 mod extract;
+mod faults;
 pub mod journal;
 mod oauth;
 pub mod operations;
@@ -38,6 +40,7 @@ pub struct AppState {
     pub store: Arc<Database>,
     pub auth: Arc<Authenticator>,
     pub journal: Arc<crate::journal::Journal>,
+    pub faults: Arc<crate::faults::Faults>,
     pub max_body_bytes: usize,
     /// Set when shutdown began: `/readyz` then answers 503 so balancers drain.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
@@ -102,6 +105,10 @@ fn scim_router(state: AppState) -> Router<AppState> {
                 .patch(discovery::groups_not_supported)
                 .delete(discovery::groups_not_supported),
         )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             journal::record,

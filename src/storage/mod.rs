@@ -197,6 +197,26 @@ pub trait Store: Send + Sync {
         max_per_company: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// The fault injection plan of a company (JSON), if one is set.
+    fn company_faults(
+        &self,
+        company_id: i64,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    fn set_company_faults(
+        &self,
+        company_id: i64,
+        plan: Option<&str>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Deletes every user and journal entry of a company; returns the users deleted.
+    fn reset_company(&self, company_id: i64) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Inserts users in one transaction, skipping userNames that exist;
+    /// returns how many were inserted.
+    fn import_users(
+        &self,
+        company_id: i64,
+        users: &[UserData],
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     fn create_user(
         &self,
         company_id: i64,
@@ -342,6 +362,18 @@ impl Store for Database {
     }
     async fn prune_journal(&self, oldest: Micros, max_per_company: i64) -> StoreResult<()> {
         delegate!(self, s => s.prune_journal(oldest, max_per_company))
+    }
+    async fn company_faults(&self, company_id: i64) -> StoreResult<Option<String>> {
+        delegate!(self, s => s.company_faults(company_id))
+    }
+    async fn set_company_faults(&self, company_id: i64, plan: Option<&str>) -> StoreResult<()> {
+        delegate!(self, s => s.set_company_faults(company_id, plan))
+    }
+    async fn reset_company(&self, company_id: i64) -> StoreResult<u64> {
+        delegate!(self, s => s.reset_company(company_id))
+    }
+    async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
+        delegate!(self, s => s.import_users(company_id, users))
     }
     async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
         delegate!(self, s => s.create_user(company_id, data))

@@ -637,6 +637,68 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn company_faults(&self, company_id: i64) -> StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT plan FROM company_faults WHERE company_id = $1")
+                    .bind(company_id)
+                    .fetch_optional(&self.reader)
+                    .await?;
+                Ok(row.map(|r| r.try_get(0)).transpose()?)
+            }
+
+            async fn set_company_faults(&self, company_id: i64, plan: Option<&str>) -> StoreResult<()> {
+                match plan {
+                    Some(plan) => sqlx::query(
+                        "INSERT INTO company_faults (company_id, plan) VALUES ($1, $2) \
+                         ON CONFLICT (company_id) DO UPDATE SET plan = excluded.plan",
+                    )
+                    .bind(company_id)
+                    .bind(plan),
+                    None => sqlx::query("DELETE FROM company_faults WHERE company_id = $1").bind(company_id),
+                }
+                .execute(&self.writer)
+                .await?;
+                Ok(())
+            }
+
+            async fn reset_company(&self, company_id: i64) -> StoreResult<u64> {
+                let mut transaction = self.writer.begin().await?;
+                sqlx::query("DELETE FROM journal WHERE company_id = $1")
+                    .bind(company_id)
+                    .execute(&mut *transaction)
+                    .await?;
+                let deleted = sqlx::query("DELETE FROM users WHERE company_id = $1")
+                    .bind(company_id)
+                    .execute(&mut *transaction)
+                    .await?
+                    .rows_affected();
+                transaction.commit().await?;
+                Ok(deleted)
+            }
+
+            async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
+                let now = now_millis_as_micros();
+                let insert = insert_user_sql();
+                let (insert, _) = insert.split_once(" RETURNING ").expect("insert has RETURNING");
+                let sql = format!("{insert} ON CONFLICT DO NOTHING RETURNING id");
+                let mut transaction = self.writer.begin().await?;
+                let mut inserted = 0;
+                for data in users {
+                    let row = bind_user_data!(sqlx::query(&sql), data)
+                        .bind(company_id)
+                        .bind(now)
+                        .bind(now)
+                        .bind(1_i64)
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if let Some(row) = row {
+                        write_user_values(&mut transaction, row.try_get(0)?, data).await?;
+                        inserted += 1;
+                    }
+                }
+                transaction.commit().await?;
+                Ok(inserted)
+            }
+
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
                 let sql = insert_user_sql();

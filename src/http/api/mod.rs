@@ -38,6 +38,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            super::faults::inject,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             super::journal::record,
         ))
         .layer(middleware::from_fn_with_state(state, gate))

@@ -1,0 +1,268 @@
+//! State control between test runs: reset, seed from JSON or CSV, export;
+//! over /admin and the command line.
+
+use serde_json::{json, Value};
+use teamtailor_scim::keys::Secret;
+
+use crate::both_backends;
+use crate::helpers::{role, spawn_app_with, Backend, TestApp};
+
+both_backends!(import_export_and_reset_on_the_command_line);
+
+const OPERATOR: &str = "operator-token";
+
+async fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    app.client
+        .request(
+            method,
+            format!("{}/admin/companies/default{path}", app.address),
+        )
+        .bearer_auth(OPERATOR)
+}
+
+fn fixture() -> Value {
+    json!([
+        {"userName": "ada@example.com", "name": {"givenName": "Ada", "familyName": "Lovelace"},
+         "emails": [{"value": "ada@example.com", "type": "work", "primary": true}], "title": "CTO",
+         "urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User": {"role": "admin"}},
+        {"userName": "bob@example.com", "active": false},
+        {"userName": "cy@example.com", "externalId": "e-3"}
+    ])
+}
+
+#[tokio::test]
+async fn seed_export_and_reset_over_admin_on_sqlite() {
+    seed_export_and_reset_over_admin(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn seed_export_and_reset_over_admin_on_postgres() {
+    seed_export_and_reset_over_admin(Backend::Postgres).await;
+}
+
+async fn seed_export_and_reset_over_admin(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.admin_token = Some(Secret::new(OPERATOR))).await
+    else {
+        return;
+    };
+    let seeded: Value = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .json(&fixture())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seeded,
+        json!({"company": "default", "records": 3, "imported": 3, "skipped": 0})
+    );
+    let again: Value = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .json(&fixture())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["imported"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(3))
+    );
+
+    let list = app
+        .get_json("/Users?filter=userName%20eq%20%22ada@example.com%22")
+        .await;
+    let ada = &list["Resources"][0];
+    assert_eq!(role(ada), "admin");
+    assert_eq!(ada["title"], "CTO");
+    let bob = &app
+        .get_json("/Users?filter=userName%20eq%20%22bob@example.com%22")
+        .await["Resources"][0];
+    assert_eq!(
+        (bob["active"].as_bool(), role(bob)),
+        (Some(false), "no_access")
+    );
+
+    // CSV in, with a role column.
+    let csv = "userName,givenName,familyName,email,active,role\ndee@example.com,Dee,Doe,dee@work.example.com,true,recruiter\n";
+    let seeded: Value = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seeded["imported"], 1);
+    let dee = &app
+        .get_json("/Users?filter=userName%20eq%20%22dee@example.com%22")
+        .await["Resources"][0];
+    assert_eq!(dee["emails"][0]["value"], "dee@work.example.com");
+    assert_eq!(role(dee), "recruiter");
+
+    // A bad record names its position and nothing after it is loaded.
+    let bad = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .json(&json!([{"userName": "ok@example.com"}, {"displayName": "no userName"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let message = bad.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("record 2") && message.contains("userName"),
+        "{message}"
+    );
+    let bad_format = admin(&app, reqwest::Method::POST, "/users/import?format=xml")
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_format.status(), 400);
+
+    // Export: one SCIM document per line, that imports back to the same users.
+    let export = admin(&app, reqwest::Method::GET, "/users/export")
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.headers()["content-type"], "application/x-ndjson");
+    let exported = export.text().await.unwrap();
+    let lines: Vec<Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["userName"], "ada@example.com");
+    let csv_export = admin(&app, reqwest::Method::GET, "/users/export?format=csv")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv_export.starts_with(
+        "userName,externalId,givenName,familyName,displayName,email,phone,title,active,role\n"
+    ));
+    assert!(
+        csv_export.contains("ada@example.com,,Ada,Lovelace,,ada@example.com,,CTO,true,admin"),
+        "{csv_export}"
+    );
+
+    let reset: Value = admin(&app, reqwest::Method::POST, "/reset")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reset["deleted_users"], 4);
+    assert_eq!(app.get_json("/Users").await["totalResults"], 0);
+    let reloaded: Value = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .body(exported)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reloaded["imported"], 4);
+    let ada = &app
+        .get_json("/Users?filter=userName%20eq%20%22ada@example.com%22")
+        .await["Resources"][0];
+    assert_eq!(
+        (role(ada), ada["name"]["familyName"].as_str()),
+        ("admin", Some("Lovelace"))
+    );
+}
+
+async fn import_export_and_reset_on_the_command_line(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.json");
+    // More users than one batch, one object per line.
+    let lines: Vec<String> = (0..2500)
+        .map(|i| {
+            json!({"userName": format!("user{i}@example.com"), "title": format!("T{i}")})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let output = app
+        .cli(&["import", file.to_str().unwrap(), "--company", "seeded"])
+        .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.starts_with("Imported 2500 users into company 'seeded'"),
+        "{stdout}"
+    );
+
+    let output = app
+        .cli(&["export", "--company", "seeded", "--format", "csv"])
+        .await;
+    assert!(output.status.success());
+    let csv = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 2501);
+    assert!(csv
+        .lines()
+        .nth(2500)
+        .unwrap()
+        .starts_with("user2499@example.com,"));
+
+    // The CSV export imports back: every userName exists, so all are skipped.
+    let csv_file = dir.path().join("users.csv");
+    std::fs::write(&csv_file, &csv).unwrap();
+    let output = app
+        .cli(&["import", csv_file.to_str().unwrap(), "--company", "seeded"])
+        .await;
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("Imported 0 users") && stdout.contains("2500 skipped"),
+        "{stdout}"
+    );
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        "[{\"userName\": \"a@example.com\"}, {\"userName\": 5}]",
+    )
+    .unwrap();
+    let output = app
+        .cli(&["import", broken.to_str().unwrap(), "--company", "seeded"])
+        .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("record 2: userName must be a string"),
+        "{stderr}"
+    );
+
+    let refused = app.cli(&["reset", "--company", "seeded"]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
+    let output = app.cli(&["reset", "--company", "seeded", "--yes"]).await;
+    assert!(output.status.success());
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .contains("Deleted 2500 users"));
+    assert!(app.teamtailor_users("seeded").await.is_empty());
+    let missing = app.cli(&["import", "/nonexistent/users.json"]).await;
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent/users.json")
+    );
+}

@@ -12,6 +12,7 @@ pub mod journal;
 mod oauth;
 pub mod operations;
 mod scim_users;
+mod ui;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .nest(SCIM_PREFIX, scim_router(state.clone()))
         .nest(api::API_PREFIX, api::router(state.clone()))
         .nest("/admin", admin::router(state.clone()))
+        .nest("/ui", ui::router())
         .route("/oauth/token", post(oauth::token))
         .route("/healthz", get(operations::healthz))
         .route("/readyz", get(operations::readyz))

@@ -22,4 +22,5 @@ mod query;
 mod readme;
 mod teamtailor_api;
 mod tokens;
+mod ui;
 mod users;

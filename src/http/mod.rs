@@ -10,6 +10,7 @@ mod extract;
 mod faults;
 pub mod journal;
 mod oauth;
+mod openapi;
 pub mod operations;
 mod scim_users;
 mod ui;
@@ -63,6 +64,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/healthz", get(operations::healthz))
         .route("/readyz", get(operations::readyz))
         .route("/metrics", get(operations::metrics_endpoint))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .route_layer(middleware::from_fn(operations::track))

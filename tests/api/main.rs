@@ -16,6 +16,7 @@ mod filters;
 mod fixtures;
 mod mapping;
 mod okta;
+mod openapi;
 mod operations;
 mod patch;
 mod query;

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
@@ -16,10 +15,14 @@ use crate::auth::Authenticator;
 use crate::config::{Settings, DEFAULT_COMPANY};
 use crate::faults::Faults;
 use crate::http::api::rate_limit::ApiRateLimiter;
+use crate::http::serve::{serve, ConnectionLimits};
 use crate::http::{router, AppState};
 use crate::journal::Journal;
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError};
+
+/// Request line and headers; a bigger request is answered 431.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +41,7 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     max_body_bytes: usize,
+    limits: ConnectionLimits,
     /// A key minted at this start because the database had none; shown once.
     pub first_key: Option<Secret>,
 }
@@ -67,6 +71,7 @@ impl App {
                 journal: Journal::start(store.clone(), settings.journal_retention),
                 faults: Arc::new(Faults::new(store.clone())),
                 max_body_bytes: settings.max_body_bytes,
+                request_timeout: settings.request_timeout,
                 store,
                 draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 auth,
@@ -77,6 +82,10 @@ impl App {
                     .map(|limit| Arc::new(ApiRateLimiter::new(limit))),
             },
             max_body_bytes: settings.max_body_bytes,
+            limits: ConnectionLimits {
+                header_read_timeout: settings.header_read_timeout,
+                max_header_bytes: MAX_HEADER_BYTES,
+            },
             first_key,
         })
     }
@@ -106,12 +115,7 @@ impl App {
         crate::http::operations::prometheus();
         let app = NormalizePathLayer::trim_trailing_slash()
             .layer(router(self.state, self.max_body_bytes));
-        let served = axum::serve(
-            self.listener,
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = serve(self.listener, app, self.limits, shutdown).await;
         // Record the last key uses and journal entries before exiting.
         auth.usage.flush(&auth.store).await;
         journal.flush().await;

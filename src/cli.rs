@@ -107,6 +107,12 @@ struct ServeArgs {
     /// Largest accepted request body in bytes, larger gives 413 [default: 1048576]
     #[arg(long, env = "TEAMTAILOR_SCIM_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
+    /// Seconds from a request's headers to its response, body included; then 408 [default: 30]
+    #[arg(long, env = "TEAMTAILOR_SCIM_REQUEST_TIMEOUT_SECONDS")]
+    request_timeout_seconds: Option<u64>,
+    /// Seconds a connection has to send a request's headers; then it is closed [default: 10]
+    #[arg(long, env = "TEAMTAILOR_SCIM_HEADER_READ_TIMEOUT_SECONDS")]
+    header_read_timeout_seconds: Option<u64>,
     /// Public base URL used in Location headers, e.g. https://scim.example.com
     #[arg(long, env = "TEAMTAILOR_SCIM_PUBLIC_URL")]
     public_url: Option<String>,
@@ -144,6 +150,8 @@ impl ServeArgs {
             database_url: self.database_url,
             bootstrap_token: self.bootstrap_token,
             max_body_bytes: self.max_body_bytes,
+            request_timeout_seconds: self.request_timeout_seconds,
+            header_read_timeout_seconds: self.header_read_timeout_seconds,
             public_url: self.public_url,
             api_rate_limit: self.api_rate_limit,
             api_rate_limit_period: self.api_rate_limit_period,

@@ -9,6 +9,8 @@ use crate::keys::Secret;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://teamtailor-scim.db";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECONDS: u64 = 10;
 /// The company that bootstrap and first-start keys belong to.
 pub const DEFAULT_COMPANY: &str = "default";
 
@@ -18,6 +20,10 @@ pub struct Settings {
     pub database_url: String,
     pub bootstrap_token: Option<Secret>,
     pub max_body_bytes: usize,
+    /// From a request's headers to its response's headers (body included); then 408.
+    pub request_timeout: std::time::Duration,
+    /// For a connection to send a request's headers; then it is closed.
+    pub header_read_timeout: std::time::Duration,
     pub public_url: Option<String>,
     /// Per-key limit on the Teamtailor API; `None` switches it off.
     pub api_rate_limit: Option<RateLimit>,
@@ -38,6 +44,10 @@ impl Settings {
             database_url: database_url.into(),
             bootstrap_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: std::time::Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            header_read_timeout: std::time::Duration::from_secs(
+                DEFAULT_HEADER_READ_TIMEOUT_SECONDS,
+            ),
             public_url: None,
             api_rate_limit: Some(RateLimit::TEAMTAILOR),
             admin_token: None,
@@ -58,6 +68,8 @@ pub struct PartialSettings {
     pub database_url: Option<String>,
     pub bootstrap_token: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub request_timeout_seconds: Option<u64>,
+    pub header_read_timeout_seconds: Option<u64>,
     pub public_url: Option<String>,
     pub api_rate_limit: Option<u32>,
     pub api_rate_limit_period: Option<u64>,
@@ -88,6 +100,19 @@ impl PartialSettings {
             return Err("api_rate_limit_period must be at least 1 second".into());
         }
         let requests = self.api_rate_limit.or(file.api_rate_limit).unwrap_or(50);
+        let request_timeout = self
+            .request_timeout_seconds
+            .or(file.request_timeout_seconds)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
+        let header_read_timeout = self
+            .header_read_timeout_seconds
+            .or(file.header_read_timeout_seconds)
+            .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECONDS);
+        if request_timeout == 0 || header_read_timeout == 0 {
+            return Err(
+                "request_timeout_seconds and header_read_timeout_seconds must be at least 1".into(),
+            );
+        }
         let mut trusted_issuers = file.trusted_issuers;
         trusted_issuers.extend(self.trusted_issuers);
         Ok(Settings {
@@ -107,6 +132,8 @@ impl PartialSettings {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            request_timeout: std::time::Duration::from_secs(request_timeout),
+            header_read_timeout: std::time::Duration::from_secs(header_read_timeout),
             public_url: self.public_url.or(file.public_url),
             api_rate_limit: std::num::NonZeroU32::new(requests).map(|requests| RateLimit {
                 requests,

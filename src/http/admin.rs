@@ -1,7 +1,7 @@
 //! `/admin`: operators manage companies and keys over HTTP with the operator
 //! token from the configuration (off when none is configured).
 
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use crate::keys::{KeyDigest, Scope};
 use crate::storage::{JournalQuery, Store, StoreError};
 
 use super::{query_params, AppState};
+use crate::http::extract::Segment;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -167,10 +168,18 @@ async fn create_key(
     }
 }
 
-async fn revoke_key(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+fn no_key(id: impl std::fmt::Display) -> Response {
+    error(StatusCode::NOT_FOUND, format!("no active key with id {id}"))
+}
+
+async fn revoke_key(State(state): State<AppState>, Segment(id): Segment) -> Response {
+    // Anything but a number names no key.
+    let Ok(id) = id.parse::<i64>() else {
+        return no_key(format!("'{id}'"));
+    };
     match state.store.revoke_key(id).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, format!("no active key with id {id}")),
+        Ok(false) => no_key(id),
         Err(e) => store_error(e),
     }
 }
@@ -184,17 +193,19 @@ struct Rotation {
 
 async fn rotate_key(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Segment(id): Segment,
     body: Option<Json<Rotation>>,
 ) -> Response {
+    // Anything but a number names no key.
+    let Ok(id) = id.parse::<i64>() else {
+        return no_key(format!("'{id}'"));
+    };
     let grace = body
         .and_then(|b| b.0.grace_seconds)
         .map(std::time::Duration::from_secs);
     match admin::rotate_key(&state.store, id, grace).await {
         Ok((key, secret)) => created(&key, &secret),
-        Err(StoreError::NotFound) => {
-            error(StatusCode::NOT_FOUND, format!("no active key with id {id}"))
-        }
+        Err(StoreError::NotFound) => no_key(id),
         Err(e) => store_error(e),
     }
 }

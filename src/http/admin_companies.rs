@@ -2,7 +2,7 @@
 //! export) and fault injection.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,6 +15,7 @@ use crate::storage::{Company, Store};
 
 use super::admin::{error, store_error};
 use super::{query_params, scim_base_url, AppState};
+use crate::http::extract::Segment;
 
 /// Largest fixture accepted over HTTP; `teamtailor-scim import` streams any size.
 const MAX_FIXTURE_BYTES: usize = 64 * 1024 * 1024;
@@ -45,7 +46,7 @@ fn plan_json(slug: &str, plan: &FaultPlan) -> Value {
     json!({ "company": slug, "faults": plan, "active": !plan.is_off() })
 }
 
-async fn get_faults(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+async fn get_faults(State(state): State<AppState>, Segment(slug): Segment) -> Response {
     let company = match company(&state, &slug).await {
         Ok(company) => company,
         Err(response) => return response,
@@ -61,7 +62,7 @@ async fn get_faults(State(state): State<AppState>, Path(slug): Path<String>) -> 
 
 async fn put_faults(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    Segment(slug): Segment,
     body: Bytes,
 ) -> Response {
     let company = match company(&state, &slug).await {
@@ -89,7 +90,7 @@ async fn put_faults(
     Json(plan_json(&company.slug, &plan)).into_response()
 }
 
-async fn delete_faults(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+async fn delete_faults(State(state): State<AppState>, Segment(slug): Segment) -> Response {
     let company = match company(&state, &slug).await {
         Ok(company) => company,
         Err(response) => return response,
@@ -100,7 +101,7 @@ async fn delete_faults(State(state): State<AppState>, Path(slug): Path<String>) 
     }
 }
 
-async fn reset(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
+async fn reset(State(state): State<AppState>, Segment(slug): Segment) -> Response {
     let company = match company(&state, &slug).await {
         Ok(company) => company,
         Err(response) => return response,
@@ -135,7 +136,7 @@ fn requested_format(headers: &HeaderMap, query: Option<&str>) -> Result<Format, 
 /// Seeds users from a fixture in the body; existing userNames are skipped.
 async fn import(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    Segment(slug): Segment,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -165,7 +166,7 @@ async fn import(
 /// Streams the company's users: JSON lines (the import format) or CSV.
 async fn export(
     State(state): State<AppState>,
-    Path(slug): Path<String>,
+    Segment(slug): Segment,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {

@@ -1,6 +1,6 @@
 //! Discovery endpoints (RFC 7644 section 4) and the `/Groups` answer.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -9,6 +9,7 @@ use crate::scim::schema;
 use crate::scim::ScimError;
 
 use super::{scim_base_url, scim_json, AppState};
+use crate::http::extract::Segment;
 
 pub async fn service_provider_config(
     State(state): State<AppState>,
@@ -30,7 +31,7 @@ pub async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -
 pub async fn resource_type(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Response, ScimError> {
     schema::resource_types(&scim_base_url(&state, &headers))
         .into_iter()
@@ -52,7 +53,7 @@ pub async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Respo
 pub async fn schema_by_id(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Response, ScimError> {
     schema::schemas(&scim_base_url(&state, &headers))
         .into_iter()
@@ -72,7 +73,7 @@ pub async fn groups_not_supported() -> ScimError {
     )
 }
 
-pub async fn group_not_found(Path(id): Path<String>) -> ScimError {
+pub async fn group_not_found(Segment(id): Segment) -> ScimError {
     ScimError::NotFound(format!(
         "Group {id} not found: Teamtailor does not support groups"
     ))

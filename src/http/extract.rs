@@ -37,3 +37,24 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
         })
     }
 }
+
+/// One `{id}` or `{slug}` path segment, percent-decoded. A segment that does
+/// not decode to UTF-8 names nothing that exists, so it arrives empty and the
+/// handler answers 404 in its surface's format (axum's own rejection is plain text).
+pub struct Segment(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Segment(
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map(|axum::extract::Path(segment)| segment)
+                .unwrap_or_default(),
+        ))
+    }
+}

@@ -8,11 +8,13 @@ mod discovery;
 mod error;
 mod extract;
 mod faults;
+mod guard;
 pub mod journal;
 mod oauth;
 mod openapi;
 pub mod operations;
 mod scim_users;
+pub mod serve;
 mod ui;
 
 use std::sync::Arc;
@@ -44,6 +46,7 @@ pub struct AppState {
     pub journal: Arc<crate::journal::Journal>,
     pub faults: Arc<crate::faults::Faults>,
     pub max_body_bytes: usize,
+    pub request_timeout: std::time::Duration,
     /// Set when shutdown began: `/readyz` then answers 503 so balancers drain.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Digest of the operator token for `/admin`; `None` turns the admin API off.
@@ -67,6 +70,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .route_layer(middleware::from_fn(operations::track))
         .layer(
             ServiceBuilder::new()

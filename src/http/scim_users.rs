@@ -1,6 +1,6 @@
 //! `/scim/v2/Users`: create, read, replace, delete, list.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -21,6 +21,7 @@ use crate::teamtailor::{mapping, User, UserData};
 use super::extract::ScimJson;
 use super::{scim_base_url, scim_json, AppState};
 use crate::auth::Caller;
+use crate::http::extract::Segment;
 
 /// Teamtailor ids are positive integers; anything else names no user.
 fn user_id(id: &str) -> Result<i64, ScimError> {
@@ -102,7 +103,7 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
     let projection = query_projection(&query)?;
@@ -131,7 +132,7 @@ pub async fn replace(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(query): RawQuery,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
@@ -147,7 +148,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     RawQuery(query): RawQuery,
     ScimJson(body): ScimJson,
 ) -> Result<Response, ScimError> {
@@ -248,7 +249,7 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Response, ScimError> {
     let user_id = user_id(&id)?;
     if let Some(if_match) = precondition(&headers, header::IF_MATCH) {

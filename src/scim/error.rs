@@ -37,6 +37,8 @@ pub enum ScimError {
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     TooManyRequests(String),
@@ -64,6 +66,7 @@ impl ScimError {
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::Uniqueness(_) => 409,
+            Self::RequestTimeout(_) => 408,
             Self::PreconditionFailed(_) => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::TooManyRequests(_) => 429,
@@ -104,6 +107,7 @@ impl ScimError {
             | Self::Forbidden(d)
             | Self::MethodNotAllowed(d)
             | Self::PreconditionFailed(d)
+            | Self::RequestTimeout(d)
             | Self::PayloadTooLarge(d)
             | Self::TooManyRequests(d)
             | Self::NotImplemented(d)

@@ -14,6 +14,7 @@ mod errors;
 mod faults;
 mod filters;
 mod fixtures;
+mod hostile;
 mod mapping;
 mod okta;
 mod openapi;

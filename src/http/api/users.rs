@@ -1,6 +1,6 @@
 //! `/v1/users`: list, read, create, update, delete as JSON:API.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
@@ -14,6 +14,7 @@ use crate::teamtailor::{Role, User};
 use super::super::{public_base_url, query_params};
 use super::{ApiError, ApiJson, API_PREFIX, JSON_API};
 use crate::auth::Caller;
+use crate::http::extract::Segment;
 
 const DEFAULT_PAGE_SIZE: u64 = 10;
 const MAX_PAGE_SIZE: u64 = 30;
@@ -165,7 +166,7 @@ pub async fn get(
     State(state): State<super::AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Response, ApiError> {
     let user = state
         .store
@@ -237,7 +238,7 @@ pub async fn update(
     State(state): State<super::AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Segment(id): Segment,
     ApiJson(body): ApiJson,
 ) -> Result<Response, ApiError> {
     let user_id = user_id(&id)?;
@@ -278,7 +279,7 @@ pub async fn update(
 pub async fn delete(
     State(state): State<super::AppState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Response, ApiError> {
     if state
         .store

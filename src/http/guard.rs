@@ -1,0 +1,91 @@
+//! Guards in front of every route: a time limit on each request (so a client
+//! trickling its body cannot hold the server) and a query string that must
+//! decode to UTF-8. Their errors use the surface's own format.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::scim::ScimError;
+
+use super::api::{ApiError, API_PREFIX};
+use super::AppState;
+
+fn error(api: bool, status: StatusCode, scim: ScimError) -> Response {
+    if api {
+        let (code, title) = match status {
+            StatusCode::REQUEST_TIMEOUT => ("request_timeout", "Request Timeout"),
+            _ => ("bad_request", "Bad Request"),
+        };
+        ApiError::new(status, code, title, scim.detail()).into_response()
+    } else {
+        scim.into_response()
+    }
+}
+
+/// Refuses a query string that is not UTF-8, then bounds the time from a
+/// request's headers to its response's headers (reading the body
+/// included); past it the answer is 408.
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with(API_PREFIX);
+    if let Some(name) = non_utf8_param(request.uri().query()) {
+        let detail = format!("the query parameter '{name}' is not valid UTF-8 once decoded");
+        let scim = if name.eq_ignore_ascii_case("filter") {
+            ScimError::InvalidFilter(detail)
+        } else {
+            ScimError::InvalidValue(detail)
+        };
+        return error(api, StatusCode::BAD_REQUEST, scim);
+    }
+    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            metrics::counter!("request_timeouts_total").increment(1);
+            let detail = format!(
+                "the request was not completed within {} s; send the body promptly",
+                state.request_timeout.as_secs_f64()
+            );
+            error(
+                api,
+                StatusCode::REQUEST_TIMEOUT,
+                ScimError::RequestTimeout(detail),
+            )
+        }
+    }
+}
+
+/// The name of the first query parameter whose name or value, once
+/// percent-decoded, is not UTF-8 (`query_params` would decode it lossily).
+fn non_utf8_param(query: Option<&str>) -> Option<String> {
+    fn decode(text: &str) -> Option<String> {
+        let bytes = text.as_bytes();
+        let mut decoded = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => decoded.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?, 16) {
+                        Ok(byte) => {
+                            decoded.push(byte);
+                            i += 2;
+                        }
+                        Err(_) => decoded.push(b'%'),
+                    }
+                }
+                byte => decoded.push(byte),
+            }
+            i += 1;
+        }
+        String::from_utf8(decoded).ok()
+    }
+    query?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match (decode(name), decode(value)) {
+            (Some(_), Some(_)) => None,
+            (Some(name), None) => Some(name),
+            (None, _) => Some(String::from_utf8_lossy(name.as_bytes()).into_owned()),
+        }
+    })
+}

@@ -34,8 +34,8 @@ impl From<StoreError> for ScimError {
             StoreError::NotFound => ScimError::NotFound("resource not found".into()),
             StoreError::Conflict(what) => ScimError::Uniqueness(format!("{what} already exists")),
             StoreError::Query(error) => error,
-            StoreError::Database(sqlx::Error::PoolTimedOut) => {
-                tracing::warn!("database pool timed out");
+            error if error.is_transient() => {
+                tracing::warn!(%error, "database unavailable");
                 ScimError::Unavailable("the database is busy; retry shortly".into())
             }
             other => {

@@ -37,6 +37,26 @@ pub enum StoreError {
     Refused,
 }
 
+impl StoreError {
+    /// The database is busy, full or away for now: the client should retry
+    /// (503), as opposed to a fault in this server (500).
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(e) => matches!(
+                e.code().as_deref(),
+                // PostgreSQL: too many connections, shutting down, starting
+                // up, deadlock, serialization failure; SQLite: busy, locked.
+                Some("53300" | "57P01" | "57P02" | "57P03" | "40P01" | "40001" | "5" | "6")
+            ) || e.code().is_some_and(|c| c.starts_with("08")),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Company {
     pub id: i64,

@@ -780,12 +780,6 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let filter = sql_filter::translate_query(query.filter.as_ref(), &query.conditions, 2)?;
-                let condition = if filter.sql.is_empty() {
-                    String::new()
-                } else {
-                    format!(" AND {}", filter.sql)
-                };
                 let order = sql_filter::order_by(&query.order)?;
                 // The total counts every match, wherever a cursor stands.
                 let counted: Vec<Condition> = query
@@ -800,28 +794,53 @@ macro_rules! impl_sql_store {
                 } else {
                     format!("SELECT COUNT(*) FROM users WHERE company_id = $1 AND {}", count_filter.sql)
                 };
-                let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &count_filter.binds)
-                    .fetch_one(&self.reader)
-                    .await?
-                    .try_get(0)?;
-                if total == 0 || query.count == 0 {
-                    return Ok(UserPage { total: total as u64, users: Vec::new() });
+                let count_only = || async {
+                    let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &count_filter.binds)
+                        .fetch_one(&self.reader)
+                        .await?
+                        .try_get(0)?;
+                    Ok::<_, StoreError>(total as u64)
+                };
+                if query.count == 0 {
+                    return Ok(UserPage { total: count_only().await?, users: Vec::new() });
                 }
-                let n = filter.binds.len() + 2;
+                // One statement for the page and its total, so both come from
+                // one snapshot (and one round trip): the total is an
+                // uncorrelated subquery the database evaluates once. Its
+                // parameters come first, then the page's, then limit/offset.
+                let page_filter = sql_filter::translate_query(
+                    query.filter.as_ref(),
+                    &query.conditions,
+                    2 + count_filter.binds.len(),
+                )?;
+                let page_condition = if page_filter.sql.is_empty() {
+                    String::new()
+                } else {
+                    format!(" AND {}", page_filter.sql)
+                };
+                let n = 2 + count_filter.binds.len() + page_filter.binds.len();
                 let page_sql = format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE company_id = $1{condition} \
+                    "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
+                     WHERE company_id = $1{page_condition} \
                      ORDER BY {order} LIMIT ${n} OFFSET ${}",
                     n + 1
                 );
                 let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
                 let limit = query.count.min(i64::MAX as u64) as i64;
-                let rows = bind_all(sqlx::query(&page_sql).bind(company_id), &filter.binds)
+                let query_with_count = bind_all(sqlx::query(&page_sql).bind(company_id), &count_filter.binds);
+                let rows = bind_all(query_with_count, &page_filter.binds)
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(&self.reader)
                     .await?;
+                let total = match rows.first() {
+                    Some(row) => row.try_get::<i64, _>("total_results")? as u64,
+                    // Past the end (or past a cursor): the total alone.
+                    None if offset > 0 || counted.len() != query.conditions.len() => count_only().await?,
+                    None => 0,
+                };
                 Ok(UserPage {
-                    total: total as u64,
+                    total,
                     users: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
                 })
             }

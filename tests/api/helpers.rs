@@ -135,6 +135,17 @@ pub async fn create_database(backend: Backend) -> Option<(String, TestDatabase)>
     }
 }
 
+/// Server warnings and errors go to the test's output, shown when it fails.
+fn show_server_errors() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
+    });
+}
+
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {}).await
 }
@@ -143,6 +154,7 @@ pub async fn spawn_app_with(
     backend: Backend,
     configure: impl FnOnce(&mut Settings),
 ) -> Option<TestApp> {
+    show_server_errors();
     let (database_url, database) = create_database(backend).await?;
     let key = Secret::generate();
     let mut settings = Settings::new(&database_url);
@@ -164,6 +176,20 @@ pub async fn spawn_app_with(
 impl TestApp {
     pub fn scim(&self, path: &str) -> String {
         format!("{}/scim/v2{path}", self.address)
+    }
+
+    /// Starts another server on this test's database, as a second instance
+    /// behind a load balancer would be; returns its base address.
+    pub async fn another_instance(&self) -> String {
+        let mut settings = Settings::new(&self.database_url);
+        settings.listen = "127.0.0.1:0".into();
+        settings.bootstrap_token = Some(Secret::new(self.key.clone()));
+        let app = App::build(&settings)
+            .await
+            .expect("the second instance starts");
+        let address = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run(std::future::pending()));
+        address
     }
 
     /// Creates a key for `company` (created if missing) with the given scopes.

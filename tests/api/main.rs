@@ -7,6 +7,8 @@ mod journal;
 
 mod auth;
 mod cli;
+mod concurrency;
+mod crash;
 mod discovery;
 mod entra;
 mod equivalence;

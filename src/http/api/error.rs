@@ -90,12 +90,15 @@ impl From<StoreError> for ApiError {
                 attribute: "login-email",
                 detail: "login-email has already been taken".into(),
             }]),
-            StoreError::Database(sqlx::Error::PoolTimedOut) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service Unavailable",
-                "the database is busy; retry shortly",
-            ),
+            error if error.is_transient() => {
+                tracing::warn!(%error, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service Unavailable",
+                    "the database is busy; retry shortly",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::new(

@@ -1,0 +1,326 @@
+//! Many clients at once: creating, replacing, patching and deleting the same
+//! users, on one instance and on two instances sharing a PostgreSQL database.
+
+use std::collections::HashSet;
+
+use rand::Rng;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend, TestApp, SCIM_JSON};
+use crate::users::urlencode;
+
+both_backends!(clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store);
+
+const NAMES: [&str; 4] = [
+    "ada@example.com",
+    "grace@example.com",
+    "edsger@example.com",
+    "barbara@example.com",
+];
+
+async fn send(
+    client: &Client,
+    base: &str,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = client
+        .request(method, format!("{base}/scim/v2{path}"))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", SCIM_JSON)
+            .body(body.to_string());
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn lookup(client: &Client, base: &str, key: &str, name: &str) -> Option<String> {
+    let filter = urlencode(&format!("userName eq \"{name}\""));
+    let (status, list) = send(
+        client,
+        base,
+        key,
+        Method::GET,
+        &format!("/Users?filter={filter}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list["totalResults"].as_u64().unwrap() <= 1, "{list}");
+    list["Resources"][0]["id"].as_str().map(str::to_string)
+}
+
+/// One client's random walk over the shared names; returns every status seen.
+async fn chaos(
+    client: Client,
+    bases: Vec<String>,
+    key: String,
+    rounds: usize,
+) -> Vec<(String, u16)> {
+    let mut seen = Vec::new();
+    for round in 0..rounds {
+        let (name, op, base) = {
+            let mut rng = rand::rng();
+            (
+                NAMES[rng.random_range(0..NAMES.len())],
+                rng.random_range(0..6),
+                bases[rng.random_range(0..bases.len())].clone(),
+            )
+        };
+        let (label, status) = match op {
+            0 => {
+                let body = json!({"userName": name, "title": format!("round {round}")});
+                (
+                    "create",
+                    send(&client, &base, &key, Method::POST, "/Users", Some(body))
+                        .await
+                        .0,
+                )
+            }
+            1 | 2 => {
+                let Some(id) = lookup(&client, &base, &key, name).await else {
+                    continue;
+                };
+                let body = json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [
+                        {"op": "Replace", "path": "active", "value": if round % 2 == 0 { "False" } else { "True" }},
+                        {"op": "add", "path": "phoneNumbers[type eq \"work\"].value", "value": format!("+1 {round}")}
+                    ]
+                });
+                (
+                    "patch",
+                    send(
+                        &client,
+                        &base,
+                        &key,
+                        Method::PATCH,
+                        &format!("/Users/{id}"),
+                        Some(body),
+                    )
+                    .await
+                    .0,
+                )
+            }
+            3 => {
+                let Some(id) = lookup(&client, &base, &key, name).await else {
+                    continue;
+                };
+                let body = json!({"userName": name, "title": "replaced", "active": true});
+                (
+                    "replace",
+                    send(
+                        &client,
+                        &base,
+                        &key,
+                        Method::PUT,
+                        &format!("/Users/{id}"),
+                        Some(body),
+                    )
+                    .await
+                    .0,
+                )
+            }
+            4 => {
+                let Some(id) = lookup(&client, &base, &key, name).await else {
+                    continue;
+                };
+                (
+                    "delete",
+                    send(
+                        &client,
+                        &base,
+                        &key,
+                        Method::DELETE,
+                        &format!("/Users/{id}"),
+                        None,
+                    )
+                    .await
+                    .0,
+                )
+            }
+            _ => {
+                let (status, list) =
+                    send(&client, &base, &key, Method::GET, "/Users?count=100", None).await;
+                assert_eq!(status, 200, "{list}");
+                let resources = list["Resources"].as_array().unwrap();
+                assert_eq!(
+                    list["totalResults"].as_u64().unwrap() as usize,
+                    resources.len(),
+                    "totalResults disagrees with the page: {list}"
+                );
+                let names: HashSet<&str> = resources
+                    .iter()
+                    .map(|r| r["userName"].as_str().unwrap())
+                    .collect();
+                assert_eq!(
+                    names.len(),
+                    resources.len(),
+                    "a userName listed twice: {list}"
+                );
+                ("list", status)
+            }
+        };
+        seen.push((label.to_string(), status.as_u16()));
+    }
+    seen
+}
+
+async fn race(app: &TestApp, bases: Vec<String>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            tokio::spawn(chaos(
+                app.client.clone(),
+                bases.clone(),
+                app.key.clone(),
+                25,
+            ))
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    for (op, status) in &statuses {
+        let allowed: &[u16] = match op.as_str() {
+            "create" => &[201, 409],
+            "patch" | "replace" => &[200, 404],
+            "delete" => &[204, 404],
+            _ => &[200],
+        };
+        assert!(allowed.contains(status), "{op} answered {status}");
+    }
+    assert!(statuses.iter().any(|(op, s)| op == "create" && *s == 201));
+    assert!(statuses.iter().any(|(op, s)| op == "create" && *s == 409));
+
+    // Afterwards: each name at most once, and the list agrees with lookups.
+    let mut present = 0;
+    for name in NAMES {
+        if let Some(id) = lookup(&app.client, &bases[0], &app.key, name).await {
+            present += 1;
+            let (status, user) = send(
+                &app.client,
+                &bases[0],
+                &app.key,
+                Method::GET,
+                &format!("/Users/{id}"),
+                None,
+            )
+            .await;
+            assert_eq!(status, 200);
+            assert_eq!(user["userName"], name);
+        }
+    }
+    let list = app.get_json("/Users").await;
+    assert_eq!(list["totalResults"], present);
+}
+
+async fn clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store(app: TestApp) {
+    let bases = vec![app.address.clone()];
+    race(&app, bases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_share_uniqueness_and_versions() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let second = app.another_instance().await;
+    let bases = vec![app.address.clone(), second.clone()];
+
+    // Duplicate creates split across both instances: exactly one 201.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (client, base, key) = (app.client.clone(), bases[i % 2].clone(), app.key.clone());
+            tokio::spawn(async move {
+                let name = if i % 3 == 0 {
+                    "SHARED@example.com"
+                } else {
+                    "shared@example.com"
+                };
+                send(
+                    &client,
+                    &base,
+                    &key,
+                    Method::POST,
+                    "/Users",
+                    Some(json!({"userName": name})),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap().as_u16() {
+            201 => created += 1,
+            409 => {}
+            other => panic!("create answered {other}"),
+        }
+    }
+    assert_eq!(created, 1);
+
+    // A write on one instance is seen, with its new version, on the other.
+    let id = lookup(&app.client, &second, &app.key, "shared@example.com")
+        .await
+        .unwrap();
+    let path = format!("/Users/{id}");
+    let (_, before) = send(&app.client, &second, &app.key, Method::GET, &path, None).await;
+    let old_version = before["meta"]["version"].as_str().unwrap().to_string();
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]
+    });
+    let (status, patched) = send(
+        &app.client,
+        &app.address,
+        &app.key,
+        Method::PATCH,
+        &path,
+        Some(patch.clone()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, seen) = send(&app.client, &second, &app.key, Method::GET, &path, None).await;
+    assert_eq!(seen["title"], "Engineer");
+    assert_eq!(seen["meta"]["version"], patched["meta"]["version"]);
+    assert_ne!(seen["meta"]["version"], old_version.as_str());
+
+    // The old version is refused on the other instance.
+    let response = app
+        .client
+        .patch(format!("{second}/scim/v2{path}"))
+        .bearer_auth(&app.key)
+        .header("content-type", SCIM_JSON)
+        .header("if-match", &old_version)
+        .body(patch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 412);
+    // Deleted through one, gone from the other.
+    let (status, _) = send(
+        &app.client,
+        &app.address,
+        &app.key,
+        Method::DELETE,
+        &path,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = send(&app.client, &second, &app.key, Method::GET, &path, None).await;
+    assert_eq!(status, 404);
+
+    // And the mixed race holds across both.
+    race(&app, bases).await;
+}

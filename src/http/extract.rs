@@ -32,9 +32,13 @@ impl<S: Send + Sync> FromRequest<S> for ScimJson {
                 "the request body is empty; send a JSON object".into(),
             ));
         }
-        serde_json::from_slice(&bytes).map(ScimJson).map_err(|e| {
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ScimError::InvalidSyntax(format!("the request body is not valid JSON: {e}"))
-        })
+        })?;
+        if contains_nul(&value) {
+            return Err(ScimError::InvalidValue(NUL_DETAIL.into()));
+        }
+        Ok(ScimJson(value))
     }
 }
 
@@ -56,5 +60,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
                 .map(|axum::extract::Path(segment)| segment)
                 .unwrap_or_default(),
         ))
+    }
+}
+
+pub const NUL_DETAIL: &str =
+    "the request body contains a NUL character (\\u0000), which no attribute can hold";
+
+/// Whether any string or key in `value` holds U+0000. PostgreSQL text cannot
+/// store it, so it is refused on every backend alike.
+pub fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        _ => false,
     }
 }

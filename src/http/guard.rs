@@ -1,6 +1,7 @@
 //! Guards in front of every route: a time limit on each request (so a client
-//! trickling its body cannot hold the server) and a query string that must
-//! decode to UTF-8. Their errors use the surface's own format.
+//! trickling its body cannot hold the server), a query string that must
+//! decode to UTF-8 (errors in the surface's own format), and the answer a
+//! panicking handler gives.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -29,8 +30,8 @@ fn error(api: bool, status: StatusCode, scim: ScimError) -> Response {
 /// included); past it the answer is 408.
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let api = request.uri().path().starts_with(API_PREFIX);
-    if let Some(name) = non_utf8_param(request.uri().query()) {
-        let detail = format!("the query parameter '{name}' is not valid UTF-8 once decoded");
+    if let Some(name) = undecodable_param(request.uri().query()) {
+        let detail = format!("the query parameter '{name}' is not valid text once decoded (invalid UTF-8 or a NUL character)");
         let scim = if name.eq_ignore_ascii_case("filter") {
             ScimError::InvalidFilter(detail)
         } else {
@@ -55,9 +56,24 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
+/// What a handler that panicked answers: a 500 SCIM error (the panic itself
+/// is logged).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = message, "a request handler panicked");
+    metrics::counter!("handler_panics_total").increment(1);
+    ScimError::Internal("the server failed while handling this request; see the server log".into())
+        .into_response()
+}
+
 /// The name of the first query parameter whose name or value, once
-/// percent-decoded, is not UTF-8 (`query_params` would decode it lossily).
-fn non_utf8_param(query: Option<&str>) -> Option<String> {
+/// percent-decoded, is not UTF-8 or holds NUL (`query_params` would decode it
+/// lossily).
+fn undecodable_param(query: Option<&str>) -> Option<String> {
     fn decode(text: &str) -> Option<String> {
         let bytes = text.as_bytes();
         let mut decoded = Vec::with_capacity(bytes.len());
@@ -78,7 +94,10 @@ fn non_utf8_param(query: Option<&str>) -> Option<String> {
             }
             i += 1;
         }
-        String::from_utf8(decoded).ok()
+        // NUL is refused too: no attribute holds it, PostgreSQL cannot store it.
+        String::from_utf8(decoded)
+            .ok()
+            .filter(|text| !text.contains('\0'))
     }
     query?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));

@@ -27,6 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -88,7 +89,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                         .unwrap_or("");
                     tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
                 }))
-                .layer(PropagateRequestIdLayer::x_request_id()),
+                .layer(PropagateRequestIdLayer::x_request_id())
+                // A bug must not drop the connection without an answer.
+                .layer(CatchPanicLayer::custom(guard::panic_response)),
         )
         .with_state(state)
 }

@@ -106,6 +106,16 @@ fn scim_operation(summary: &str, responses: Value) -> Value {
     json!({ "tags": ["SCIM"], "summary": summary, "security": [{ "bearer": [] }], "responses": responses })
 }
 
+/// Teamtailor has no groups: writes are answered 501 with a SCIM error.
+fn groups_not_supported() -> Value {
+    let mut responses = scim_responses("501", "Groups are not supported", None);
+    responses["501"] = json!({ "$ref": "#/components/responses/ScimError", "description": "Groups are not supported" });
+    scim_operation(
+        "Groups cannot be written (Teamtailor has no groups)",
+        responses,
+    )
+}
+
 fn id_parameter() -> Value {
     json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^[0-9]+$" } })
 }
@@ -187,7 +197,20 @@ fn scim_paths() -> Map<String, Value> {
     );
     paths.insert(
         format!("{SCIM_PREFIX}/Groups"),
-        json!({ "get": (scim_operation("Groups are not stored; always an empty list", scim_responses("200", "An empty ListResponse", Some(list)))) }),
+        json!({
+            "get": (scim_operation("Groups are not stored; always an empty list", scim_responses("200", "An empty ListResponse", Some(list)))),
+            "post": groups_not_supported(),
+        }),
+    );
+    paths.insert(
+        format!("{SCIM_PREFIX}/Groups/{{id}}"),
+        json!({
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "get": scim_operation("No group exists", scim_responses("404", "Not found", None)),
+            "put": groups_not_supported(),
+            "patch": groups_not_supported(),
+            "delete": groups_not_supported(),
+        }),
     );
     for (path, summary) in [
         ("ServiceProviderConfig", "What this server supports"),

@@ -46,12 +46,14 @@ impl StoreError {
         };
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            sqlx::Error::Database(e) => matches!(
-                e.code().as_deref(),
-                // PostgreSQL: too many connections, shutting down, starting
-                // up, deadlock, serialization failure; SQLite: busy, locked.
-                Some("53300" | "57P01" | "57P02" | "57P03" | "40P01" | "40001" | "5" | "6")
-            ) || e.code().is_some_and(|c| c.starts_with("08")),
+            sqlx::Error::Database(e) => {
+                matches!(
+                    e.code().as_deref(),
+                    // PostgreSQL: too many connections, shutting down, starting
+                    // up, deadlock, serialization failure; SQLite: busy, locked.
+                    Some("53300" | "57P01" | "57P02" | "57P03" | "40P01" | "40001" | "5" | "6")
+                ) || e.code().is_some_and(|c| c.starts_with("08"))
+            }
             _ => false,
         }
     }

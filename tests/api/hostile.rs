@@ -9,7 +9,74 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::both_backends;
 use crate::helpers::{assert_scim_error, spawn_app_with, Backend, TestApp, SCIM_JSON};
+
+// Found by schemathesis on PostgreSQL, so on both backends.
+both_backends!(
+    nul_characters_are_refused_everywhere,
+    huge_page_numbers_are_an_empty_page,
+);
+
+async fn api_get(app: &TestApp, path_and_query: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}{path_and_query}", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn nul_characters_are_refused_everywhere(app: TestApp) {
+    let body = serde_json::json!({"userName": "nul\u{0}@example.com"});
+    assert_scim_error(app.post_user(&body).await, 400, Some("invalidValue")).await;
+    let body = serde_json::json!({"userName": "ok@example.com", "name": {"given\u{0}Name": "x"}});
+    assert_scim_error(app.post_user(&body).await, 400, Some("invalidValue")).await;
+    let response = app.get("/Users?filter=userName%20eq%20%22a%00b%22").await;
+    assert_scim_error(response, 400, Some("invalidFilter")).await;
+    let search = serde_json::json!({"filter": "userName eq \"a\u{0}\""});
+    let response = app
+        .send(reqwest::Method::POST, "/Users/.search", Some(&search))
+        .await;
+    assert_scim_error(response, 400, Some("invalidValue")).await;
+    for query in ["filter[email]=a%00b", "filter[external-id]=%00"] {
+        let response = api_get(&app, &format!("/v1/users?{query}")).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["status"], "400");
+    }
+    let response = app
+        .client
+        .post(format!("{}/v1/users", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .body(r#"{"data":{"type":"users","attributes":{"email":"a\u0000@example.com"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(app.get_json("/Users").await["totalResults"], 0);
+}
+
+async fn huge_page_numbers_are_an_empty_page(app: TestApp) {
+    app.create_user(&serde_json::json!({"userName": "page@example.com"}))
+        .await;
+    let response = api_get(
+        &app,
+        "/v1/users?page[number]=3549095057574128128&page[size]=11",
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["data"], serde_json::json!([]));
+    assert_eq!(body["meta"]["record-count"], 1);
+    let list = app
+        .get_json("/Users?startIndex=9223372036854775807&count=1000")
+        .await;
+    assert_eq!(list["totalResults"], 1);
+    assert_eq!(list["Resources"], serde_json::json!([]));
+}
 
 async fn app_with_short_timeouts() -> TestApp {
     spawn_app_with(Backend::Sqlite, |settings| {
@@ -199,4 +266,30 @@ async fn deeply_nested_json_is_a_4xx_on_every_body() {
     assert_eq!(response.status(), 400);
     // The server is still there.
     assert_eq!(app.get(&format!("/Users/{id}")).await.status(), 200);
+}
+
+#[tokio::test]
+async fn non_ascii_paths_and_filters_are_400() {
+    let app = app_with_short_timeouts().await;
+    let created = app
+        .create_user(&serde_json::json!({"userName": "ascii@example.com"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    for path in [
+        "\u{10}\u{145}\u{145}",
+        "urn\u{145}:x",
+        "emails[type eq \"\u{e9}\"].\u{145}",
+    ] {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": path, "value": "x"}]
+        });
+        let response = app
+            .send(reqwest::Method::PATCH, &format!("/Users/{id}"), Some(&body))
+            .await;
+        assert_scim_error(response, 400, Some("invalidPath")).await;
+    }
+    let filter = crate::users::urlencode("\u{145}\u{145}\u{145}\u{145} eq \"x\"");
+    let response = app.get(&format!("/Users?filter={filter}")).await;
+    assert_scim_error(response, 400, Some("invalidFilter")).await;
 }

@@ -106,8 +106,10 @@ async fn every_described_operation_is_routed(app: TestApp) {
                 .unwrap();
             let status = response.status().as_u16();
             let body = response.text().await.unwrap();
+            // A 404 for a resource is fine (no group exists); one for the
+            // route is not.
             assert!(
-                ![404, 405, 500].contains(&status),
+                ![405, 500].contains(&status) && !body.contains("no such endpoint"),
                 "{method} {path} answered {status}: {body}"
             );
             checked += 1;

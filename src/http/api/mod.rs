@@ -196,8 +196,12 @@ impl<S: Send + Sync> FromRequest<S> for ApiJson {
                     ApiError::bad_request(format!("could not read the request body: {rejection}"))
                 }
             })?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+        })?;
+        if crate::http::extract::contains_nul(&value) {
+            return Err(ApiError::bad_request(crate::http::extract::NUL_DETAIL));
+        }
+        Ok(ApiJson(value))
     }
 }

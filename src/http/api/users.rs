@@ -124,7 +124,9 @@ pub async fn list(
     let query = UserQuery {
         conditions: list.conditions,
         order: list.order,
-        start_index: (list.number - 1).saturating_mul(list.size) + 1,
+        start_index: (list.number - 1)
+            .saturating_mul(list.size)
+            .saturating_add(1),
         count: list.size,
         ..Default::default()
     };

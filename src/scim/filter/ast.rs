@@ -51,7 +51,11 @@ impl AttrPath {
     /// colon (URNs themselves contain dots, as in `2.0`).
     pub fn parse(text: &str) -> Result<AttrPath, String> {
         let text = text.trim();
-        let (urn, rest) = if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+        let (urn, rest) = if text.len() > 4
+            && text
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
             match text.rfind(':') {
                 Some(i) => (Some(text[..i].to_string()), &text[i + 1..]),
                 None => (None, text),

@@ -22,6 +22,21 @@ fn or(a: Filter, b: Filter) -> Filter {
     Filter::Or(Box::new(a), Box::new(b))
 }
 
+/// Found by the fuzzer: a float must parse to the same value as its printed form.
+#[test]
+fn long_numbers_print_and_parse_back_to_the_same_value() {
+    let filter = parse_filter("ql lt 42011111151111111111111105555555").unwrap();
+    assert_eq!(parse_filter(&filter.to_string()).unwrap(), filter);
+}
+
+/// Found by the fuzzer: multi-byte text where a URN prefix is looked for.
+#[test]
+fn non_ascii_paths_are_errors_not_panics() {
+    assert!(AttrPath::parse("\u{1}\u{8}\u{10}\u{145}\u{145}").is_err());
+    assert!(crate::scim::path::parse_patch_path("\u{10}\u{145}\u{145}").is_err());
+    assert!(parse_filter("\u{10}\u{145}\u{145} eq 1").is_err());
+}
+
 #[test]
 fn precedence_is_not_then_and_then_or() {
     let (a, b, c) = (eq("a", "1"), eq("b", "2"), eq("c", "3"));

@@ -214,6 +214,28 @@ enum UsersCommand {
         #[arg(long, default_value = DEFAULT_COMPANY)]
         company: String,
     },
+    /// Show the SQL and the database's query plan of a SCIM list request
+    Explain {
+        /// Company slug
+        #[arg(long, default_value = DEFAULT_COMPANY)]
+        company: String,
+        /// A SCIM filter, e.g. 'userName eq "ada@example.com"'
+        #[arg(long)]
+        filter: Option<String>,
+        /// A SCIM sortBy attribute path
+        #[arg(long)]
+        sort_by: Option<String>,
+        /// Sort descending
+        #[arg(long)]
+        descending: bool,
+        /// Page size
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+        /// PostgreSQL: plan as for a large table (sequential scans off), to
+        /// see which index a million users would use
+        #[arg(long)]
+        prefer_indexes: bool,
+    },
     /// Set a user's Teamtailor role (no_access, user, recruiter, designer, admin, external_recruiter)
     SetRole {
         /// Company slug
@@ -388,6 +410,51 @@ async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String
 async fn users(command: UsersCommand, database_url: &str) -> Result<(), String> {
     let store = open(database_url).await?;
     match command {
+        UsersCommand::Explain {
+            company,
+            filter,
+            sort_by,
+            descending,
+            count,
+            prefer_indexes,
+        } => {
+            let company = store
+                .company_by_slug(&company)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no company '{company}'"))?;
+            let filter = filter
+                .as_deref()
+                .map(crate::scim::filter::parse_filter)
+                .transpose()
+                .map_err(|e| format!("invalid filter: {e}"))?;
+            let order = match sort_by {
+                None => crate::storage::UserOrder::Created,
+                Some(path) => crate::storage::UserOrder::Attribute {
+                    path: crate::scim::path::parse_attr_path(&path)
+                        .map_err(|e| format!("invalid sort attribute: {e}"))?,
+                    descending,
+                },
+            };
+            let query = UserQuery {
+                filter,
+                order,
+                start_index: 1,
+                count,
+                ..Default::default()
+            };
+            let plan = store
+                .explain_users(company.id, &query, prefer_indexes)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("-- {} --", store.backend());
+            println!("{}", plan.sql);
+            println!("-- bound values: {}", plan.binds.join(", "));
+            println!("-- plan:");
+            for line in plan.plan {
+                println!("{line}");
+            }
+        }
         UsersCommand::List { company } => {
             let company = store
                 .company_by_slug(&company)

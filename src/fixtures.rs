@@ -404,6 +404,12 @@ pub async fn import<R: Read + Send + 'static>(
         return Err(ImportError::Store { error, inserted });
     }
     parsed.map_err(|error| ImportError::Fixture { error, inserted })?;
+    if report.inserted > 0 {
+        store
+            .refresh_statistics()
+            .await
+            .map_err(|error| ImportError::Store { error, inserted })?;
+    }
     Ok(report)
 }
 

@@ -152,6 +152,14 @@ pub enum UserOrder {
     },
 }
 
+/// How the database runs a list request: its SQL, bound values and plan.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    pub sql: String,
+    pub binds: Vec<String>,
+    pub plan: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct UserPage {
     pub total: u64,
@@ -270,6 +278,17 @@ pub trait Store: Send + Sync {
         company_id: i64,
         query: &UserQuery,
     ) -> impl Future<Output = StoreResult<UserPage>> + Send;
+    /// After a bulk load: lets the query planner see the new row counts
+    /// (PostgreSQL analyses the user tables; SQLite keeps its fixed statistics).
+    fn refresh_statistics(&self) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The SQL and query plan of `list_users` for this query; with
+    /// `prefer_indexes`, planned as for a large table (PostgreSQL).
+    fn explain_users(
+        &self,
+        company_id: i64,
+        query: &UserQuery,
+        prefer_indexes: bool,
+    ) -> impl Future<Output = StoreResult<QueryPlan>> + Send;
 }
 
 /// A journal query: newest first, `before_id` pages backwards.
@@ -414,6 +433,17 @@ impl Store for Database {
     }
     async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
         delegate!(self, s => s.list_users(company_id, query))
+    }
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        delegate!(self, s => s.refresh_statistics())
+    }
+    async fn explain_users(
+        &self,
+        company_id: i64,
+        query: &UserQuery,
+        prefer_indexes: bool,
+    ) -> StoreResult<QueryPlan> {
+        delegate!(self, s => s.explain_users(company_id, query, prefer_indexes))
     }
 }
 

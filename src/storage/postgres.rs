@@ -26,4 +26,15 @@ impl PostgresStore {
     }
 }
 
-impl_sql_store!(PostgresStore, sqlx::Postgres, " FOR UPDATE");
+impl_sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    " FOR UPDATE",
+    "EXPLAIN",
+    "QUERY PLAN",
+    // Plan as a large table would be planned, whatever this one holds.
+    "SET LOCAL enable_seqscan = off",
+    ["ANALYZE users", "ANALYZE user_values"],
+    // Users per import statement (34 parameters each, of at most 65,535).
+    500
+);

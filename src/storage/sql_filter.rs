@@ -5,7 +5,8 @@
 //! an absent attribute behaves as SCIM says (absent `title eq "x"` is false,
 //! so its negation is true). Case-insensitive attributes are compared through
 //! columns lower-cased by the application; `emails` and `phoneNumbers` through
-//! `user_values` rows with `EXISTS`.
+//! `user_values` rows with `IN` subqueries (which both planners can drive
+//! from the value index; `user_id` is never null, so `NOT IN` is safe).
 
 use chrono::DateTime;
 
@@ -215,8 +216,18 @@ pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
                 ColumnKind::Active => "(role <> 'no_access')",
                 _ => column.expr,
             };
-            // Resources without a value sort last in both directions.
-            format!("({expr} IS NULL), {expr}{direction}, created_at{direction}, id{direction}")
+            // Resources without a value sort last in both directions. A
+            // column that always has one needs no such term, so an index on
+            // it (userName, meta dates) serves the order without a sort.
+            let always_present = matches!(
+                column.kind,
+                ColumnKind::Active | ColumnKind::Id | ColumnKind::Instant
+            ) || column.expr == "user_name_lower";
+            if always_present {
+                format!("{expr}{direction}, created_at{direction}, id{direction}")
+            } else {
+                format!("({expr} IS NULL), {expr}{direction}, created_at{direction}, id{direction}")
+            }
         }
     })
 }
@@ -270,7 +281,7 @@ impl Translator {
                         sub: None,
                     } => {
                         let inner = self.filter_in(filter, Some(attribute))?;
-                        exists(attribute, &inner)
+                        in_user_values(attribute, &inner)
                     }
                     _ => {
                         return Err(ScimError::InvalidFilter(format!(
@@ -285,7 +296,7 @@ impl Translator {
                 Target::MultiValued { attribute, sub } => {
                     let column =
                         sub.unwrap_or(column_of("v.value_lower", ColumnKind::CaselessText));
-                    exists(attribute, &present(column))
+                    in_user_values(attribute, &present(column))
                 }
             },
             Filter::Compare { path, op, value } => match self.target(path, within)? {
@@ -297,16 +308,19 @@ impl Translator {
                         sub.unwrap_or(column_of("v.value_lower", ColumnKind::CaselessText));
                     match (op, value) {
                         (CompareOp::Eq, CompValue::Null) => {
-                            format!("(NOT {})", exists(attribute, &null_check(column, false)))
+                            format!(
+                                "(NOT {})",
+                                in_user_values(attribute, &null_check(column, false))
+                            )
                         }
                         (CompareOp::Ne, CompValue::Null) => {
-                            exists(attribute, &null_check(column, false))
+                            in_user_values(attribute, &null_check(column, false))
                         }
                         (CompareOp::Ne, _) => {
                             let equal = self.compare(column, path, CompareOp::Eq, value)?;
-                            format!("(NOT {})", exists(attribute, &equal))
+                            format!("(NOT {})", in_user_values(attribute, &equal))
                         }
-                        _ => exists(attribute, &self.compare(column, path, *op, value)?),
+                        _ => in_user_values(attribute, &self.compare(column, path, *op, value)?),
                     }
                 }
             },
@@ -469,10 +483,10 @@ fn ordering(op: CompareOp, path: &AttrPath) -> Result<&'static str, ScimError> {
     })
 }
 
-fn exists(attribute: &'static str, condition: &str) -> String {
+fn in_user_values(attribute: &'static str, condition: &str) -> String {
     // `attribute` is one of two constants, never client text.
     format!(
-        "EXISTS (SELECT 1 FROM user_values v WHERE v.user_id = users.id AND v.attribute = '{attribute}' AND {condition})"
+        "users.id IN (SELECT v.user_id FROM user_values v WHERE v.attribute = '{attribute}' AND {condition})"
     )
 }
 

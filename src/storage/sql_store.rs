@@ -96,6 +96,24 @@ pub(super) fn insert_user_values_sql(rows: usize) -> String {
     )
 }
 
+/// A multi-row insert that skips userNames the company already has and
+/// returns what it inserted.
+pub(super) fn import_users_sql(rows: usize) -> String {
+    let width = USER_DATA_COLUMNS.len() + 4;
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES {} \
+         ON CONFLICT DO NOTHING RETURNING id, user_name_lower",
+        USER_DATA_COLUMNS.join(", "),
+        tuples.join(", ")
+    )
+}
+
 pub(super) fn insert_user_sql() -> String {
     let n = USER_DATA_COLUMNS.len();
     let placeholders: Vec<String> = (1..=n + 4).map(|i| format!("${i}")).collect();
@@ -136,6 +154,68 @@ pub(super) fn json_text<T: serde::Serialize>(value: &T) -> String {
 
 pub(super) fn parse_json_list<T: serde::de::DeserializeOwned>(text: &str) -> Vec<T> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The statements of a list request: the count alone, and the page with its
+/// total as an uncorrelated subquery (one snapshot, one round trip). The
+/// page's parameters are `$1` company, the count's binds, the page's binds,
+/// then limit and offset.
+pub(super) struct ListStatement {
+    pub count_sql: String,
+    pub count_binds: Vec<super::sql_filter::Bind>,
+    pub page_sql: String,
+    pub page_binds: Vec<super::sql_filter::Bind>,
+    /// Whether the page has conditions the total ignores (a cursor).
+    pub page_narrower: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, super::StoreError> {
+    use super::sql_filter;
+    let order = sql_filter::order_by(&query.order)?;
+    // The total counts every match, wherever a cursor stands.
+    let counted: Vec<super::Condition> = query
+        .conditions
+        .iter()
+        .filter(|c| !matches!(c, super::Condition::After { .. }))
+        .cloned()
+        .collect();
+    let count_filter = sql_filter::translate_query(query.filter.as_ref(), &counted, 2)?;
+    let count_sql = if count_filter.sql.is_empty() {
+        "SELECT COUNT(*) FROM users WHERE company_id = $1".to_string()
+    } else {
+        format!(
+            "SELECT COUNT(*) FROM users WHERE company_id = $1 AND {}",
+            count_filter.sql
+        )
+    };
+    let page_filter = sql_filter::translate_query(
+        query.filter.as_ref(),
+        &query.conditions,
+        2 + count_filter.binds.len(),
+    )?;
+    let page_condition = if page_filter.sql.is_empty() {
+        String::new()
+    } else {
+        format!(" AND {}", page_filter.sql)
+    };
+    let n = 2 + count_filter.binds.len() + page_filter.binds.len();
+    let page_sql = format!(
+        "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
+         WHERE company_id = $1{page_condition} \
+         ORDER BY {order} LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    Ok(ListStatement {
+        count_sql,
+        count_binds: count_filter.binds,
+        page_sql,
+        page_binds: page_filter.binds,
+        page_narrower: counted.len() != query.conditions.len(),
+        limit: query.count.min(i64::MAX as u64) as i64,
+        offset: query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
+    })
 }
 
 macro_rules! bind_user_data {
@@ -179,15 +259,15 @@ macro_rules! bind_user_data {
 /// Implements `Store` for a struct with `reader` and `writer` pools of `$db`;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
         use crate::scim::resource::{Name, UserAttributes};
-        use crate::storage::sql_filter::{self, Bind};
+        use crate::storage::sql_filter::Bind;
         use crate::storage::sql_store::*;
         use crate::storage::{
-            ApiKey, Company, Condition, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
+            ApiKey, Company, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
         };
         use crate::teamtailor::{Role, User, UserData};
 
@@ -270,20 +350,27 @@ macro_rules! impl_sql_store {
             user_id: i64,
             data: &UserData,
         ) -> Result<(), sqlx::Error> {
-            let rows = user_value_rows(data);
+            let rows: Vec<_> = user_value_rows(data).into_iter().map(|row| (user_id, row)).collect();
+            insert_value_rows(transaction, &rows).await
+        }
+
+        async fn insert_value_rows(
+            transaction: &mut sqlx::Transaction<'_, $db>,
+            rows: &[(i64, UserValueRow)],
+        ) -> Result<(), sqlx::Error> {
             if rows.is_empty() {
                 return Ok(());
             }
             let sql = insert_user_values_sql(rows.len());
             let mut query = sqlx::query(&sql);
-            for row in rows {
+            for (user_id, row) in rows {
                 query = query
-                    .bind(user_id)
+                    .bind(*user_id)
                     .bind(row.attribute)
                     .bind(row.position)
-                    .bind(row.value)
-                    .bind(row.kind)
-                    .bind(row.display)
+                    .bind(row.value.as_deref())
+                    .bind(row.kind.as_deref())
+                    .bind(row.display.as_deref())
                     .bind(row.primary);
             }
             query.execute(&mut **transaction).await?;
@@ -677,22 +764,33 @@ macro_rules! impl_sql_store {
 
             async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
                 let now = now_millis_as_micros();
-                let insert = insert_user_sql();
-                let (insert, _) = insert.split_once(" RETURNING ").expect("insert has RETURNING");
-                let sql = format!("{insert} ON CONFLICT DO NOTHING RETURNING id");
                 let mut transaction = self.writer.begin().await?;
                 let mut inserted = 0;
-                for data in users {
-                    let row = bind_user_data!(sqlx::query(&sql), data)
-                        .bind(company_id)
-                        .bind(now)
-                        .bind(now)
-                        .bind(1_i64)
-                        .fetch_optional(&mut *transaction)
-                        .await?;
-                    if let Some(row) = row {
-                        write_user_values(&mut transaction, row.try_get(0)?, data).await?;
-                        inserted += 1;
+                for chunk in users.chunks($import_chunk) {
+                    let sql = import_users_sql(chunk.len());
+                    let mut query = sqlx::query(&sql);
+                    for data in chunk {
+                        query = bind_user_data!(query, data)
+                            .bind(company_id)
+                            .bind(now)
+                            .bind(now)
+                            .bind(1_i64);
+                    }
+                    let rows = query.fetch_all(&mut *transaction).await?;
+                    inserted += rows.len() as u64;
+                    let mut ids = std::collections::HashMap::with_capacity(rows.len());
+                    for row in &rows {
+                        ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+                    }
+                    // The first of two equal userNames in a chunk is the one inserted.
+                    let mut values = Vec::new();
+                    for data in chunk {
+                        if let Some(id) = ids.remove(&data.attributes.user_name.to_lowercase()) {
+                            values.extend(user_value_rows(data).into_iter().map(|row| (id, row)));
+                        }
+                    }
+                    for rows in values.chunks($import_chunk * 4) {
+                        insert_value_rows(&mut transaction, rows).await?;
                     }
                 }
                 transaction.commit().await?;
@@ -780,22 +878,9 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let order = sql_filter::order_by(&query.order)?;
-                // The total counts every match, wherever a cursor stands.
-                let counted: Vec<Condition> = query
-                    .conditions
-                    .iter()
-                    .filter(|c| !matches!(c, Condition::After { .. }))
-                    .cloned()
-                    .collect();
-                let count_filter = sql_filter::translate_query(query.filter.as_ref(), &counted, 2)?;
-                let count_sql = if count_filter.sql.is_empty() {
-                    "SELECT COUNT(*) FROM users WHERE company_id = $1".to_string()
-                } else {
-                    format!("SELECT COUNT(*) FROM users WHERE company_id = $1 AND {}", count_filter.sql)
-                };
+                let statement = list_statement(query)?;
                 let count_only = || async {
-                    let total: i64 = bind_all(sqlx::query(&count_sql).bind(company_id), &count_filter.binds)
+                    let total: i64 = bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds)
                         .fetch_one(&self.reader)
                         .await?
                         .try_get(0)?;
@@ -804,44 +889,53 @@ macro_rules! impl_sql_store {
                 if query.count == 0 {
                     return Ok(UserPage { total: count_only().await?, users: Vec::new() });
                 }
-                // One statement for the page and its total, so both come from
-                // one snapshot (and one round trip): the total is an
-                // uncorrelated subquery the database evaluates once. Its
-                // parameters come first, then the page's, then limit/offset.
-                let page_filter = sql_filter::translate_query(
-                    query.filter.as_ref(),
-                    &query.conditions,
-                    2 + count_filter.binds.len(),
-                )?;
-                let page_condition = if page_filter.sql.is_empty() {
-                    String::new()
-                } else {
-                    format!(" AND {}", page_filter.sql)
-                };
-                let n = 2 + count_filter.binds.len() + page_filter.binds.len();
-                let page_sql = format!(
-                    "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
-                     WHERE company_id = $1{page_condition} \
-                     ORDER BY {order} LIMIT ${n} OFFSET ${}",
-                    n + 1
-                );
-                let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
-                let limit = query.count.min(i64::MAX as u64) as i64;
-                let query_with_count = bind_all(sqlx::query(&page_sql).bind(company_id), &count_filter.binds);
-                let rows = bind_all(query_with_count, &page_filter.binds)
-                    .bind(limit)
-                    .bind(offset)
+                let with_count = bind_all(sqlx::query(&statement.page_sql).bind(company_id), &statement.count_binds);
+                let rows = bind_all(with_count, &statement.page_binds)
+                    .bind(statement.limit)
+                    .bind(statement.offset)
                     .fetch_all(&self.reader)
                     .await?;
                 let total = match rows.first() {
                     Some(row) => row.try_get::<i64, _>("total_results")? as u64,
                     // Past the end (or past a cursor): the total alone.
-                    None if offset > 0 || counted.len() != query.conditions.len() => count_only().await?,
+                    None if statement.offset > 0 || statement.page_narrower => count_only().await?,
                     None => 0,
                 };
                 Ok(UserPage {
                     total,
                     users: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
+                })
+            }
+
+            async fn refresh_statistics(&self) -> StoreResult<()> {
+                for statement in $analyze {
+                    sqlx::query(statement).execute(&self.writer).await?;
+                }
+                Ok(())
+            }
+
+            async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
+                let statement = list_statement(query)?;
+                let explain = format!("{} {}", $explain, statement.page_sql);
+                let mut transaction = self.reader.begin().await?;
+                if prefer_indexes && !$prefer_indexes.is_empty() {
+                    sqlx::query($prefer_indexes).execute(&mut *transaction).await?;
+                }
+                let with_count = bind_all(sqlx::query(&explain).bind(company_id), &statement.count_binds);
+                let rows = bind_all(with_count, &statement.page_binds)
+                    .bind(statement.limit)
+                    .bind(statement.offset)
+                    .fetch_all(&mut *transaction)
+                    .await?;
+                transaction.rollback().await?;
+                let mut binds = vec![company_id.to_string()];
+                binds.extend(statement.count_binds.iter().chain(&statement.page_binds).map(|b| format!("{b:?}")));
+                binds.push(statement.limit.to_string());
+                binds.push(statement.offset.to_string());
+                Ok(crate::storage::QueryPlan {
+                    sql: statement.page_sql,
+                    binds,
+                    plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,
                 })
             }
         }

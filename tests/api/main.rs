@@ -23,6 +23,7 @@ mod openapi;
 mod operations;
 mod patch;
 mod query;
+mod query_plans;
 mod readme;
 mod teamtailor_api;
 mod tokens;

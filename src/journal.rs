@@ -192,8 +192,16 @@ impl UserChange {
     }
 }
 
+/// An entry as the request path leaves it: bodies still raw, redacted by the
+/// writer so the request does not wait on it.
+struct Pending {
+    entry: JournalEntry,
+    request_body: bytes::Bytes,
+    response_body: bytes::Bytes,
+}
+
 enum Message {
-    Entry(Box<JournalEntry>),
+    Entry(Box<Pending>),
     /// Answered once everything queued before it is written.
     Flush(oneshot::Sender<()>),
 }
@@ -209,21 +217,32 @@ impl Journal {
     pub fn start(store: Arc<Database>, retention: Retention) -> Arc<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let (live, _) = broadcast::channel(1024);
+        tokio::spawn(write_batches(store.clone(), receiver, live.clone()));
         let journal = Arc::new(Journal {
             sender,
             live,
             dropped: AtomicU64::new(0),
         });
-        tokio::spawn(write_batches(store.clone(), receiver));
         tokio::spawn(enforce_retention(store, retention));
         journal
     }
 
-    pub fn record(&self, entry: JournalEntry) {
-        let _ = self.live.send(entry.clone());
+    /// Queues an entry; its bodies are redacted (and it is sent to live
+    /// watchers) by the writer.
+    pub fn record(
+        &self,
+        entry: JournalEntry,
+        request_body: bytes::Bytes,
+        response_body: bytes::Bytes,
+    ) {
+        let pending = Pending {
+            entry,
+            request_body,
+            response_body,
+        };
         if self
             .sender
-            .try_send(Message::Entry(Box::new(entry)))
+            .try_send(Message::Entry(Box::new(pending)))
             .is_err()
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -249,14 +268,30 @@ impl Journal {
     }
 }
 
-async fn write_batches(store: Arc<Database>, mut receiver: mpsc::Receiver<Message>) {
+async fn write_batches(
+    store: Arc<Database>,
+    mut receiver: mpsc::Receiver<Message>,
+    live: broadcast::Sender<JournalEntry>,
+) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut messages, BATCH).await > 0 {
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
             match message {
-                Message::Entry(entry) => batch.push(*entry),
+                Message::Entry(pending) => {
+                    let Pending {
+                        mut entry,
+                        request_body,
+                        response_body,
+                    } = *pending;
+                    entry.request_body = redacted_body(&request_body);
+                    entry.response_body = redacted_body(&response_body);
+                    if live.receiver_count() > 0 {
+                        let _ = live.send(entry.clone());
+                    }
+                    batch.push(entry);
+                }
                 Message::Flush(done) => flushed.push(done),
             }
         }

@@ -1,6 +1,7 @@
 //! Who is calling: an API key, an access token the server issued, or a token
 //! from a trusted identity provider; each resolves to exactly one company.
 
+pub mod cache;
 pub mod failures;
 pub mod issuers;
 pub mod tokens;
@@ -14,6 +15,7 @@ use axum::http::{header, HeaderMap};
 use crate::keys::{KeyDigest, Scope};
 use crate::storage::{now_micros, Database, Store};
 
+use cache::KeyCache;
 use failures::FailureLimiter;
 use issuers::TrustedIssuer;
 use tokens::TokenIssuer;
@@ -49,6 +51,7 @@ pub struct Authenticator {
     pub tokens: TokenIssuer,
     pub issuers: Vec<TrustedIssuer>,
     pub usage: Arc<KeyUsage>,
+    pub keys: Arc<KeyCache>,
     failures: FailureLimiter,
 }
 
@@ -87,6 +90,7 @@ impl Authenticator {
         let usage = Arc::new(KeyUsage::default());
         usage.spawn_flusher(store.clone());
         Authenticator {
+            keys: KeyCache::start(store.clone()),
             store,
             tokens,
             issuers,
@@ -135,11 +139,22 @@ impl Authenticator {
 
     async fn resolve_key(&self, token: &str) -> Option<Caller> {
         let digest = KeyDigest::of(token);
-        let stored = match self.store.key_by_lookup(&digest.lookup()).await {
-            Ok(stored) => stored?,
-            Err(error) => {
-                tracing::error!(%error, "key lookup failed");
-                return None;
+        let lookup = digest.lookup();
+        let stored = match self.keys.by_lookup(&lookup) {
+            Some(cached) => cached,
+            None => {
+                let generation = self.keys.generation();
+                let stored = match self.store.key_by_lookup(&lookup).await {
+                    Ok(stored) => stored?,
+                    Err(error) => {
+                        tracing::error!(%error, "key lookup failed");
+                        return None;
+                    }
+                };
+                if stored.digest.matches(&digest) {
+                    self.keys.insert(generation, &stored);
+                }
+                stored
             }
         };
         if !stored.digest.matches(&digest) || !stored.is_usable(now_micros()) {
@@ -182,11 +197,19 @@ impl Authenticator {
     async fn resolve_own_token(&self, token: &str, kid: &str) -> Option<Caller> {
         let claims = self.tokens.verify(token, kid)?;
         let key_id: i64 = claims.sub.parse().ok()?;
-        let key = match self.store.key_by_id(key_id).await {
-            Ok(key) => key?,
-            Err(error) => {
-                tracing::error!(%error, "key lookup failed");
-                return None;
+        let key = match self.keys.by_id(key_id) {
+            Some(cached) => cached,
+            None => {
+                let generation = self.keys.generation();
+                let key = match self.store.key_by_id(key_id).await {
+                    Ok(key) => key?,
+                    Err(error) => {
+                        tracing::error!(%error, "key lookup failed");
+                        return None;
+                    }
+                };
+                self.keys.insert(generation, &key);
+                key
             }
         };
         if !key.is_usable(now_micros()) || key.company_slug != claims.company {

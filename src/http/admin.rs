@@ -177,7 +177,10 @@ async fn revoke_key(State(state): State<AppState>, Segment(id): Segment) -> Resp
     let Ok(id) = id.parse::<i64>() else {
         return no_key(format!("'{id}'"));
     };
-    match state.store.revoke_key(id).await {
+    let revoked = state.store.revoke_key(id).await;
+    // This instance at once; the others at their next key poll.
+    state.auth.keys.forget(None);
+    match revoked {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => no_key(id),
         Err(e) => store_error(e),
@@ -203,7 +206,9 @@ async fn rotate_key(
     let grace = body
         .and_then(|b| b.0.grace_seconds)
         .map(std::time::Duration::from_secs);
-    match admin::rotate_key(&state.store, id, grace).await {
+    let rotated = admin::rotate_key(&state.store, id, grace).await;
+    state.auth.keys.forget(None);
+    match rotated {
         Ok((key, secret)) => created(&key, &secret),
         Err(StoreError::NotFound) => no_key(id),
         Err(e) => store_error(e),

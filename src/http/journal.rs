@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
-use crate::journal::{client_name, redacted_body, JournalEntry, UserChange};
+use crate::journal::{client_name, JournalEntry, UserChange};
 use crate::scim::ScimError;
 use crate::storage::now_micros;
 
@@ -109,13 +109,16 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         path,
         client: client_name(user_agent.as_deref()),
         user_agent,
-        request_body: redacted_body(&request_bytes),
+        // Redacted by the journal's writer, off the request path.
+        request_body: None,
         status: parts.status.as_u16(),
-        response_body: redacted_body(&response_bytes),
+        response_body: None,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
         change: change.map(|c| c.change),
         fault,
     };
-    state.journal.record(entry);
+    state
+        .journal
+        .record(entry, request_bytes, response_bytes.clone());
     Response::from_parts(parts, Body::from(response_bytes))
 }

@@ -211,6 +211,8 @@ pub trait Store: Send + Sync {
     /// Adds a signing key and retires the others (they still verify).
     fn rotate_signing_key(&self, key: &SigningKey) -> impl Future<Output = StoreResult<()>> + Send;
     fn count_keys(&self) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Bumped by the database on every change that can end a key's use.
+    fn key_generation(&self) -> impl Future<Output = StoreResult<i64>> + Send;
 
     fn insert_journal(
         &self,
@@ -394,6 +396,9 @@ impl Store for Database {
     }
     async fn count_keys(&self) -> StoreResult<i64> {
         delegate!(self, s => s.count_keys())
+    }
+    async fn key_generation(&self) -> StoreResult<i64> {
+        delegate!(self, s => s.key_generation())
     }
     async fn insert_journal(&self, entries: &[JournalEntry]) -> StoreResult<()> {
         delegate!(self, s => s.insert_journal(entries))

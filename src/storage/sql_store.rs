@@ -591,6 +591,13 @@ macro_rules! impl_sql_store {
                 Ok(result.rows_affected() > 0)
             }
 
+            async fn key_generation(&self) -> StoreResult<i64> {
+                let row = sqlx::query("SELECT generation FROM key_changes WHERE id = 1")
+                    .fetch_one(&self.reader)
+                    .await?;
+                Ok(row.try_get(0)?)
+            }
+
             async fn count_keys(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT COUNT(*) FROM api_keys")
                     .fetch_one(&self.reader)

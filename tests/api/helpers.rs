@@ -135,6 +135,12 @@ pub async fn create_database(backend: Backend) -> Option<(String, TestDatabase)>
     }
 }
 
+/// Waits out the server's key cache poll, after which a key changed by
+/// another process (the command line) is seen: a bound the README states.
+pub async fn key_poll() {
+    tokio::time::sleep(teamtailor_scim::auth::cache::POLL_EVERY * 3).await;
+}
+
 /// Server warnings and errors go to the test's output, shown when it fails.
 fn show_server_errors() {
     static INIT: std::sync::Once = std::sync::Once::new();

@@ -238,6 +238,7 @@ async fn revoking_a_key_ends_its_tokens(app: TestApp) {
     let jwt = token["access_token"].as_str().unwrap().to_string();
     assert_eq!(scim_with(&app, &jwt).await, 200);
     assert!(app.cli(&["tokens", "revoke", &id]).await.status.success());
+    crate::helpers::key_poll().await;
     assert_eq!(scim_with(&app, &jwt).await, 401);
 }
 
@@ -489,6 +490,7 @@ async fn key_lifecycle(backend: Backend) {
         String::from_utf8_lossy(&output.stderr)
     );
     let newest = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    crate::helpers::key_poll().await;
     assert_eq!(scim_with(&app, &newest).await, 200);
     assert_eq!(
         scim_with(&app, &new_key).await,

@@ -98,6 +98,18 @@ pub fn redacted_body(bytes: &[u8]) -> Option<Value> {
     }
 }
 
+/// A response body as stored: the server's own answers carry no secrets (a
+/// password is never echoed), so only a body short enough to keep whole is
+/// parsed; a longer one is cut as text without building its document.
+pub fn response_body(bytes: &[u8]) -> Option<Value> {
+    if bytes.len() > MAX_BODY {
+        let text = String::from_utf8_lossy(&bytes[..MAX_BODY.min(bytes.len())]);
+        let text = text.trim_end_matches('\u{fffd}');
+        return Some(Value::String(format!("{text}… ({} bytes)", bytes.len())));
+    }
+    redacted_body(bytes)
+}
+
 fn truncate(text: &str) -> &str {
     let mut end = MAX_BODY.min(text.len());
     while !text.is_char_boundary(end) {
@@ -286,7 +298,7 @@ async fn write_batches(
                         response_body,
                     } = *pending;
                     entry.request_body = redacted_body(&request_body);
-                    entry.response_body = redacted_body(&response_body);
+                    entry.response_body = self::response_body(&response_body);
                     if live.receiver_count() > 0 {
                         let _ = live.send(entry.clone());
                     }

@@ -271,3 +271,40 @@ async fn the_journal_streams_requests_as_server_sent_events() {
     assert!(received.contains("event: request"));
     assert!(received.contains("\"kind\":\"created\""));
 }
+
+/// A large answer (a page of users) is kept cut to size, as text.
+async fn large_bodies_are_cut(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    for i in 0..60 {
+        app.create_user(&json!({
+            "userName": format!("long{i}@example.com"),
+            "title": "x".repeat(300),
+        }))
+        .await;
+    }
+    let list = app.get_json("/Users?count=60").await;
+    let size = list.to_string().len();
+    assert!(size > 16 * 1024);
+    // Newest first: the list, once all 61 requests are written.
+    let listed = entries(&app, "limit=100", 61).await;
+    let body = listed[0]["response_body"].as_str().expect("cut to text");
+    assert!(body.starts_with("{\"schemas\""), "{body}");
+    assert!(
+        body.ends_with(&format!("… ({size} bytes)")),
+        "{}",
+        &body[body.len() - 40..]
+    );
+    assert!(body.len() < 17 * 1024);
+}
+
+#[tokio::test]
+async fn large_bodies_are_cut_on_sqlite() {
+    large_bodies_are_cut(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn large_bodies_are_cut_on_postgres() {
+    large_bodies_are_cut(Backend::Postgres).await;
+}

@@ -114,6 +114,23 @@ pub(super) fn import_users_sql(rows: usize) -> String {
     )
 }
 
+pub(super) fn insert_journal_sql(rows: usize) -> String {
+    const COLUMNS: usize = 14;
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=COLUMNS)
+                .map(|c| format!("${}", r * COLUMNS + c))
+                .collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT INTO journal (company_id, at, request_id, method, path, client, user_agent, \
+         request_body, status, response_body, latency_micros, user_id, change, fault) VALUES {}",
+        tuples.join(", ")
+    )
+}
+
 pub(super) fn insert_user_sql() -> String {
     let n = USER_DATA_COLUMNS.len();
     let placeholders: Vec<String> = (1..=n + 4).map(|i| format!("${i}")).collect();
@@ -607,28 +624,29 @@ macro_rules! impl_sql_store {
 
             async fn insert_journal(&self, entries: &[crate::journal::JournalEntry]) -> StoreResult<()> {
                 let mut transaction = self.writer.begin().await?;
-                for e in entries {
-                    sqlx::query(
-                        "INSERT INTO journal (company_id, at, request_id, method, path, client, user_agent, \
-                         request_body, status, response_body, latency_micros, user_id, change, fault) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                    )
-                    .bind(e.company_id)
-                    .bind(e.at)
-                    .bind(e.request_id.as_deref())
-                    .bind(e.method.as_str())
-                    .bind(e.path.as_str())
-                    .bind(e.client.as_str())
-                    .bind(e.user_agent.as_deref())
-                    .bind(e.request_body.as_ref().map(|v| v.to_string()))
-                    .bind(i32::from(e.status))
-                    .bind(e.response_body.as_ref().map(|v| v.to_string()))
-                    .bind((e.latency_ms * 1000.0) as i64)
-                    .bind(e.user_id)
-                    .bind(e.change.as_ref().map(|v| v.to_string()))
-                    .bind(e.fault.as_deref())
-                    .execute(&mut *transaction)
-                    .await?;
+                // Multi-row statements: the writer (SQLite has one) is held for
+                // as few round trips as possible.
+                for chunk in entries.chunks($import_chunk) {
+                    let sql = insert_journal_sql(chunk.len());
+                    let mut query = sqlx::query(&sql);
+                    for e in chunk {
+                        query = query
+                            .bind(e.company_id)
+                            .bind(e.at)
+                            .bind(e.request_id.as_deref())
+                            .bind(e.method.as_str())
+                            .bind(e.path.as_str())
+                            .bind(e.client.as_str())
+                            .bind(e.user_agent.as_deref())
+                            .bind(e.request_body.as_ref().map(|v| v.to_string()))
+                            .bind(i32::from(e.status))
+                            .bind(e.response_body.as_ref().map(|v| v.to_string()))
+                            .bind((e.latency_ms * 1000.0) as i64)
+                            .bind(e.user_id)
+                            .bind(e.change.as_ref().map(|v| v.to_string()))
+                            .bind(e.fault.as_deref());
+                    }
+                    query.execute(&mut *transaction).await?;
                 }
                 transaction.commit().await?;
                 Ok(())

@@ -139,7 +139,7 @@ pub async fn replace(
     let projection = query_projection(&query)?;
     let request = UserRequest::from_json(&body)?;
     write_user(&state, &caller, &headers, &id, &projection, |current| {
-        Ok(mapping::replace(&current.data, request))
+        Ok(mapping::replace(&current.data, request.clone()))
     })
     .await
 }
@@ -170,16 +170,16 @@ pub async fn patch(
     .await
 }
 
-/// Read, change and write in one transaction with the row locked, so
-/// concurrent writes queue and none is lost. With `If-Match` the client pinned
-/// a version: a mismatch is 412.
+/// Read, change and write so that no concurrent write is lost (the store
+/// re-applies `change` if the user moved meanwhile). With `If-Match` the
+/// client pinned a version: a mismatch is 412.
 async fn write_user(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     id: &str,
     projection: &Projection,
-    change: impl FnOnce(&User) -> Result<UserData, ScimError> + Send,
+    change: impl Fn(&User) -> Result<UserData, ScimError> + Send + Sync,
 ) -> Result<Response, ScimError> {
     let user_id = user_id(id)?;
     let if_match = precondition(headers, header::IF_MATCH);

@@ -259,9 +259,11 @@ pub trait Store: Send + Sync {
         company_id: i64,
         id: i64,
     ) -> impl Future<Output = StoreResult<Option<User>>> + Send;
-    /// Reads the user under a row lock, lets `change` compute its new state
-    /// (`None` leaves it as it is) and writes it in the same transaction, so
-    /// concurrent changes queue instead of overwriting each other.
+    /// Reads the user, lets `change` compute its new state (`None` leaves it
+    /// as it is) and writes it only if the user's version is still the one
+    /// read; otherwise reads and applies `change` again (it may run more than
+    /// once), and under contention locks the row so writers queue. No
+    /// concurrent change is overwritten.
     fn modify_user<F>(
         &self,
         company_id: i64,
@@ -269,7 +271,7 @@ pub trait Store: Send + Sync {
         change: F,
     ) -> impl Future<Output = StoreResult<User>> + Send
     where
-        F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send;
+        F: FnMut(&User) -> StoreResult<Option<UserData>> + Send;
     fn delete_user(
         &self,
         company_id: i64,
@@ -429,7 +431,7 @@ impl Store for Database {
     }
     async fn modify_user<F>(&self, company_id: i64, id: i64, change: F) -> StoreResult<User>
     where
-        F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send,
+        F: FnMut(&User) -> StoreResult<Option<UserData>> + Send,
     {
         delegate!(self, s => s.modify_user(company_id, id, change))
     }

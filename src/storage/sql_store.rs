@@ -13,7 +13,7 @@ pub(super) const USER_COLUMNS: &str = "id, company_id, user_name, external_id, n
     title, emails, phone_numbers, role, locale, time_zone, visible, created_at, updated_at, version";
 
 /// Columns written from `UserData`, bound in this order by `bind_user_data!`.
-pub(super) const USER_DATA_COLUMNS: [&str; 30] = [
+pub(super) const USER_DATA_COLUMNS: [&str; 31] = [
     "user_name",
     "user_name_lower",
     "external_id",
@@ -44,6 +44,7 @@ pub(super) const USER_DATA_COLUMNS: [&str; 30] = [
     "middle_name_lower",
     "honorific_prefix_lower",
     "honorific_suffix_lower",
+    "value_rows",
 ];
 
 pub(super) fn lower(text: &Option<String>) -> Option<String> {
@@ -74,6 +75,25 @@ pub(super) fn user_value_rows(data: &crate::teamtailor::UserData) -> Vec<UserVal
     .collect()
 }
 
+/// `users.value_rows`: the `user_values` rows as JSON arrays, which database
+/// triggers keep `user_values` in step with (migration 0009).
+pub(super) fn value_rows_json(data: &crate::teamtailor::UserData) -> String {
+    let rows: Vec<serde_json::Value> = user_value_rows(data)
+        .into_iter()
+        .map(|r| {
+            serde_json::json!([
+                r.attribute,
+                r.position,
+                r.value,
+                r.kind,
+                r.display,
+                r.primary
+            ])
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
 pub(super) struct UserValueRow {
     pub attribute: &'static str,
     pub position: i32,
@@ -83,21 +103,9 @@ pub(super) struct UserValueRow {
     pub primary: Option<bool>,
 }
 
-pub(super) fn insert_user_values_sql(rows: usize) -> String {
-    let tuples: Vec<String> = (0..rows)
-        .map(|r| {
-            let p: Vec<String> = (1..=7).map(|c| format!("${}", r * 7 + c)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    format!(
-        "INSERT INTO user_values (user_id, attribute, position, value_lower, type_lower, display_lower, is_primary) VALUES {}",
-        tuples.join(", ")
-    )
-}
+/// Optimistic attempts of `modify_user` before it locks the row.
+pub(super) const OPTIMISTIC_WRITES: usize = 3;
 
-/// A multi-row insert that skips userNames the company already has and
-/// returns what it inserted.
 pub(super) fn import_users_sql(rows: usize) -> String {
     let width = USER_DATA_COLUMNS.len() + 4;
     let tuples: Vec<String> = (0..rows)
@@ -108,7 +116,7 @@ pub(super) fn import_users_sql(rows: usize) -> String {
         .collect();
     format!(
         "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES {} \
-         ON CONFLICT DO NOTHING RETURNING id, user_name_lower",
+         ON CONFLICT DO NOTHING",
         USER_DATA_COLUMNS.join(", "),
         tuples.join(", ")
     )
@@ -270,6 +278,7 @@ macro_rules! bind_user_data {
             .bind($crate::storage::sql_store::lower(&a.name.middle_name))
             .bind($crate::storage::sql_store::lower(&a.name.honorific_prefix))
             .bind($crate::storage::sql_store::lower(&a.name.honorific_suffix))
+            .bind($crate::storage::sql_store::value_rows_json(data))
     }};
 }
 
@@ -360,38 +369,6 @@ macro_rules! impl_sql_store {
                 sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
                 _ => StoreError::Database(error),
             }
-        }
-
-        async fn write_user_values(
-            transaction: &mut sqlx::Transaction<'_, $db>,
-            user_id: i64,
-            data: &UserData,
-        ) -> Result<(), sqlx::Error> {
-            let rows: Vec<_> = user_value_rows(data).into_iter().map(|row| (user_id, row)).collect();
-            insert_value_rows(transaction, &rows).await
-        }
-
-        async fn insert_value_rows(
-            transaction: &mut sqlx::Transaction<'_, $db>,
-            rows: &[(i64, UserValueRow)],
-        ) -> Result<(), sqlx::Error> {
-            if rows.is_empty() {
-                return Ok(());
-            }
-            let sql = insert_user_values_sql(rows.len());
-            let mut query = sqlx::query(&sql);
-            for (user_id, row) in rows {
-                query = query
-                    .bind(*user_id)
-                    .bind(row.attribute)
-                    .bind(row.position)
-                    .bind(row.value.as_deref())
-                    .bind(row.kind.as_deref())
-                    .bind(row.display.as_deref())
-                    .bind(row.primary);
-            }
-            query.execute(&mut **transaction).await?;
-            Ok(())
         }
 
         fn bind_all<'q>(
@@ -801,22 +778,8 @@ macro_rules! impl_sql_store {
                             .bind(now)
                             .bind(1_i64);
                     }
-                    let rows = query.fetch_all(&mut *transaction).await?;
-                    inserted += rows.len() as u64;
-                    let mut ids = std::collections::HashMap::with_capacity(rows.len());
-                    for row in &rows {
-                        ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
-                    }
-                    // The first of two equal userNames in a chunk is the one inserted.
-                    let mut values = Vec::new();
-                    for data in chunk {
-                        if let Some(id) = ids.remove(&data.attributes.user_name.to_lowercase()) {
-                            values.extend(user_value_rows(data).into_iter().map(|row| (id, row)));
-                        }
-                    }
-                    for rows in values.chunks($import_chunk * 4) {
-                        insert_value_rows(&mut transaction, rows).await?;
-                    }
+                    // Value rows come with each user, by trigger.
+                    inserted += query.execute(&mut *transaction).await?.rows_affected();
                 }
                 transaction.commit().await?;
                 Ok(inserted)
@@ -825,19 +788,16 @@ macro_rules! impl_sql_store {
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
                 let sql = insert_user_sql();
-                let mut transaction = self.writer.begin().await?;
+                // One statement: the user and, by trigger, its value rows.
                 let row = bind_user_data!(sqlx::query(&sql), data)
                     .bind(company_id)
                     .bind(now)
                     .bind(now)
                     .bind(1_i64)
-                    .fetch_one(&mut *transaction)
+                    .fetch_one(&self.writer)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
-                let user = user_from_row(&row)?;
-                write_user_values(&mut transaction, user.id, &user.data).await?;
-                transaction.commit().await?;
-                Ok(user)
+                Ok(user_from_row(&row)?)
             }
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
@@ -850,16 +810,41 @@ macro_rules! impl_sql_store {
                 Ok(row.as_ref().map(user_from_row).transpose()?)
             }
 
-            async fn modify_user<F>(&self, company_id: i64, id: i64, change: F) -> StoreResult<User>
+            async fn modify_user<F>(&self, company_id: i64, id: i64, mut change: F) -> StoreResult<User>
             where
-                F: FnOnce(&User) -> StoreResult<Option<UserData>> + Send,
+                F: FnMut(&User) -> StoreResult<Option<UserData>> + Send,
             {
+                let update = update_user_sql();
+                // Optimistic: read without holding the writer, write only if
+                // the version is still the one read (one statement each).
+                let select = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
+                for _ in 0..OPTIMISTIC_WRITES {
+                    let row = sqlx::query(&select)
+                        .bind(company_id)
+                        .bind(id)
+                        .fetch_optional(&self.reader)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let current = user_from_row(&row)?;
+                    let Some(data) = change(&current)? else {
+                        return Ok(current);
+                    };
+                    let written = bind_user_data!(sqlx::query(&update), &data)
+                        .bind(now_millis_as_micros())
+                        .bind(company_id)
+                        .bind(id)
+                        .bind(current.version)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(|e| conflict(e, "userName"))?;
+                    if let Some(row) = written {
+                        return Ok(user_from_row(&row)?);
+                    }
+                }
+                // Contended: lock the row so writers queue and this one lands.
                 let mut transaction = self.writer.begin().await?;
-                let select = format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2{}",
-                    $row_lock
-                );
-                let row = sqlx::query(&select)
+                let locked = format!("{select}{}", $row_lock);
+                let row = sqlx::query(&locked)
                     .bind(company_id)
                     .bind(id)
                     .fetch_optional(&mut *transaction)
@@ -869,7 +854,6 @@ macro_rules! impl_sql_store {
                 let Some(data) = change(&current)? else {
                     return Ok(current);
                 };
-                let update = update_user_sql();
                 let row = bind_user_data!(sqlx::query(&update), &data)
                     .bind(now_millis_as_micros())
                     .bind(company_id)
@@ -878,19 +862,8 @@ macro_rules! impl_sql_store {
                     .fetch_one(&mut *transaction)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
-                let user = user_from_row(&row)?;
-                let attributes = &user.data.attributes;
-                if attributes.emails != current.data.attributes.emails
-                    || attributes.phone_numbers != current.data.attributes.phone_numbers
-                {
-                    sqlx::query("DELETE FROM user_values WHERE user_id = $1")
-                        .bind(id)
-                        .execute(&mut *transaction)
-                        .await?;
-                    write_user_values(&mut transaction, id, &user.data).await?;
-                }
                 transaction.commit().await?;
-                Ok(user)
+                Ok(user_from_row(&row)?)
             }
 
             async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {

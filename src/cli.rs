@@ -131,7 +131,7 @@ struct ServeArgs {
     /// The `iss` of OAuth access tokens [default: teamtailor-scim]
     #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_ISSUER")]
     token_issuer: Option<String>,
-    /// Journal entries kept per company [default: 100000]
+    /// Journal entries kept per company, 0 switches the journal off [default: 100000]
     #[arg(long, env = "TEAMTAILOR_SCIM_JOURNAL_MAX_ENTRIES")]
     journal_max_entries: Option<i64>,
     /// Days journal entries are kept [default: 7]

@@ -222,6 +222,8 @@ pub struct Journal {
     sender: mpsc::Sender<Message>,
     live: broadcast::Sender<JournalEntry>,
     dropped: AtomicU64,
+    /// Off when retention keeps no entries (`--journal-max-entries 0`).
+    enabled: bool,
 }
 
 impl Journal {
@@ -234,6 +236,7 @@ impl Journal {
             sender,
             live,
             dropped: AtomicU64::new(0),
+            enabled: retention.max_entries_per_company > 0,
         });
         tokio::spawn(enforce_retention(store, retention));
         journal
@@ -260,6 +263,11 @@ impl Journal {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("journal_dropped_total").increment(1);
         }
+    }
+
+    /// Whether requests are recorded at all.
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// Entries queued but not yet written.

@@ -308,3 +308,17 @@ async fn large_bodies_are_cut_on_sqlite() {
 async fn large_bodies_are_cut_on_postgres() {
     large_bodies_are_cut(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn the_journal_can_be_switched_off() {
+    let retention = Retention {
+        max_entries_per_company: 0,
+        ..Retention::default()
+    };
+    let app = app(Backend::Sqlite, Some(retention)).await.unwrap();
+    app.create_user(&json!({"userName": "off@example.com"}))
+        .await;
+    app.get_json("/Users").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(journal(&app, "").await["entries"], json!([]));
+}

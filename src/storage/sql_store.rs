@@ -705,23 +705,46 @@ macro_rules! impl_sql_store {
             }
 
             async fn prune_journal(&self, oldest: i64, max_per_company: i64) -> StoreResult<()> {
-                sqlx::query("DELETE FROM journal WHERE at < $1")
-                    .bind(oldest)
-                    .execute(&self.writer)
-                    .await?;
-                let companies = sqlx::query("SELECT DISTINCT company_id FROM journal")
-                    .fetch_all(&self.writer)
-                    .await?;
+                // In batches, so the writer is never held for long (SQLite
+                // has one; requests' writes wait behind it).
+                const BATCH: i64 = 1000;
+                async fn in_batches<'e, E>(writer: E, condition: &str, binds: &[i64]) -> StoreResult<()>
+                where
+                    E: sqlx::Executor<'e, Database = $db> + Copy,
+                {
+                    let sql = format!(
+                        "DELETE FROM journal WHERE id IN (SELECT id FROM journal WHERE {condition} ORDER BY id LIMIT {BATCH})"
+                    );
+                    loop {
+                        let mut query = sqlx::query(&sql);
+                        for bind in binds {
+                            query = query.bind(*bind);
+                        }
+                        let deleted = query
+                            .execute(writer)
+                            .await?
+                            .rows_affected();
+                        if deleted < BATCH as u64 {
+                            return Ok(());
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+                in_batches(&self.writer, "at < $1", &[oldest]).await?;
+                let companies = sqlx::query("SELECT id FROM companies").fetch_all(&self.reader).await?;
                 for row in companies {
                     let company_id: i64 = row.try_get(0)?;
-                    sqlx::query(
-                        "DELETE FROM journal WHERE company_id = $1 AND id <= \
-                         (SELECT id FROM journal WHERE company_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+                    let cut = sqlx::query(
+                        "SELECT id FROM journal WHERE company_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2",
                     )
                     .bind(company_id)
                     .bind(max_per_company)
-                    .execute(&self.writer)
+                    .fetch_optional(&self.reader)
                     .await?;
+                    if let Some(cut) = cut {
+                        let cut: i64 = cut.try_get(0)?;
+                        in_batches(&self.writer, "company_id = $1 AND id <= $2", &[company_id, cut]).await?;
+                    }
                 }
                 Ok(())
             }

@@ -286,7 +286,7 @@ fn sort_order(sort_by: Option<&str>, sort_order: Option<&str>) -> Result<UserOrd
         None => Ok(UserOrder::Created),
         Some(path) => Ok(UserOrder::Attribute {
             path: parse_attr_path(path)
-                .map_err(|e| ScimError::InvalidValue(format!("sortBy: {e}")))?,
+                .map_err(|e| ScimError::InvalidPath(format!("sortBy: {e}")))?,
             descending,
         }),
     }

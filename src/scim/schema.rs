@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::filter::AttrPath;
+
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_USER_SCHEMA: &str =
     "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -125,7 +127,11 @@ const NAME_PARTS: [Attribute; 6] = [
 ];
 
 const META_PARTS: [Attribute; 5] = [
-    read_only(string("resourceType", "The resource type, 'User'.")),
+    // RFC 7643 section 3.1: resourceType is case-exact.
+    Attribute {
+        case_exact: true,
+        ..read_only(string("resourceType", "The resource type, 'User'."))
+    },
     Attribute {
         kind: Kind::DateTime,
         ..read_only(string("created", "When the user was created."))
@@ -224,6 +230,30 @@ pub fn find<'a>(attributes: &'a [Attribute], name: &str) -> Option<&'a Attribute
     attributes
         .iter()
         .find(|a| a.name.eq_ignore_ascii_case(name))
+}
+
+/// The attribute a filter or sort path names (for a multi-valued attribute
+/// without a sub-attribute, its `value`), in the core User schema or the
+/// Teamtailor extension.
+pub fn attribute_at(path: &AttrPath) -> Option<&'static Attribute> {
+    let attributes = match path.urn.as_deref() {
+        None => USER_ATTRIBUTES,
+        Some(urn) if urn.eq_ignore_ascii_case(USER_SCHEMA) => USER_ATTRIBUTES,
+        Some(urn) if urn.eq_ignore_ascii_case(TEAMTAILOR_USER_SCHEMA) => TEAMTAILOR_ATTRIBUTES,
+        Some(_) => return None,
+    };
+    let attribute = find(attributes, &path.attr)?;
+    match (&path.sub_attr, attribute.multi_valued) {
+        (Some(sub), _) => find(attribute.sub_attributes, sub),
+        (None, true) => find(attribute.sub_attributes, "value"),
+        (None, false) => Some(attribute),
+    }
+}
+
+/// Whether string comparisons on a path are case-sensitive, as `/Schemas`
+/// says; unknown paths compare case-insensitively.
+pub fn case_exact(path: &AttrPath) -> bool {
+    attribute_at(path).is_some_and(|a| a.case_exact)
 }
 
 fn attribute_json(attribute: &Attribute) -> Value {

@@ -199,13 +199,13 @@ pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
             let column = match resolve(path) {
                 Ok(Target::Column(column)) => column,
                 Ok(Target::MultiValued { .. }) => {
-                    return Err(ScimError::InvalidValue(format!(
+                    return Err(ScimError::InvalidPath(format!(
                         "sortBy '{}': sorting on multi-valued attributes is not supported",
                         display(path)
                     )))
                 }
                 Err(_) => {
-                    return Err(ScimError::InvalidValue(format!(
+                    return Err(ScimError::InvalidPath(format!(
                         "sortBy '{}' is not a known attribute",
                         display(path)
                     )))
@@ -525,4 +525,72 @@ fn escape_like(text: &str) -> String {
         escaped.push(c);
     }
     escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::{self, Attribute, TEAMTAILOR_ATTRIBUTES, USER_ATTRIBUTES};
+
+    /// Every path of the schema this translation knows, with and without the URN.
+    fn schema_paths() -> Vec<AttrPath> {
+        fn paths(urn: &str, attributes: &[Attribute], out: &mut Vec<AttrPath>) {
+            for attribute in attributes {
+                let mut subs: Vec<Option<String>> = attribute
+                    .sub_attributes
+                    .iter()
+                    .map(|s| Some(s.name.to_string()))
+                    .collect();
+                if attribute.sub_attributes.is_empty() || attribute.multi_valued {
+                    subs.push(None);
+                }
+                for sub_attr in subs {
+                    for urn in [None, Some(urn.to_string())] {
+                        out.push(AttrPath {
+                            urn,
+                            attr: attribute.name.to_string(),
+                            sub_attr: sub_attr.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        paths(USER_SCHEMA, USER_ATTRIBUTES, &mut out);
+        paths(TEAMTAILOR_USER_SCHEMA, TEAMTAILOR_ATTRIBUTES, &mut out);
+        out.retain(|p| p.urn.is_some() || schema::find(USER_ATTRIBUTES, &p.attr).is_some());
+        out
+    }
+
+    #[test]
+    fn text_comparisons_follow_the_schemas_case_rules() {
+        let mut checked = 0;
+        for path in schema_paths() {
+            let column = match resolve(&path) {
+                Ok(Target::Column(column)) => Some(column),
+                Ok(Target::MultiValued { sub, .. }) => sub.or(value_column("value")),
+                Err(_) => None,
+            };
+            let Some(column) = column else { continue };
+            let exact = match column.kind {
+                ColumnKind::ExactText => true,
+                ColumnKind::CaselessText => false,
+                _ => continue,
+            };
+            assert_eq!(
+                exact,
+                schema::case_exact(&path),
+                "{} compares {} but /Schemas says caseExact {}",
+                display(&path),
+                if exact {
+                    "case-exactly"
+                } else {
+                    "ignoring case"
+                },
+                schema::case_exact(&path)
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} text paths checked");
+    }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use teamtailor_scim::scim::filter::{matches, parse_filter, AttrPath};
+use teamtailor_scim::scim::filter::{matches, parse_filter};
+use teamtailor_scim::scim::schema::{self, TEAMTAILOR_USER_SCHEMA};
 
 use crate::both_backends;
 use crate::helpers::TestApp;
@@ -96,7 +97,22 @@ fn quoted(text: &str) -> String {
 }
 
 fn leaf(rng: &mut StdRng) -> String {
-    match rng.random_range(0..10) {
+    match rng.random_range(0..13) {
+        10 => format!(
+            "meta.resourceType {} {}",
+            pick(rng, OPS),
+            quoted(pick(rng, &["User", "user", "Us", "ser"]))
+        ),
+        11 => format!(
+            "id {} \"{}\"",
+            pick(rng, &["eq", "ne", "gt", "ge", "lt", "le"]),
+            rng.random_range(1..45)
+        ),
+        12 => format!(
+            "{TEAMTAILOR_USER_SCHEMA}:role {} {}",
+            pick(rng, &["eq", "ne", "sw"]),
+            quoted(pick(rng, &["user", "no_access", "USER", "no"]))
+        ),
         0 => format!("{} pr", pick(rng, STRING_ATTRS)),
         1 => format!(
             "active {} {}",
@@ -173,10 +189,6 @@ fn random_filter(rng: &mut StdRng, depth: u32) -> String {
     }
 }
 
-fn case_exact(path: &AttrPath) -> bool {
-    path.attr.eq_ignore_ascii_case("externalId") || path.attr.eq_ignore_ascii_case("role")
-}
-
 async fn sql_and_in_memory_evaluation_agree(app: TestApp) {
     let mut rng = StdRng::seed_from_u64(0x5c1_f117e5);
     for index in 0..40 {
@@ -207,7 +219,7 @@ async fn sql_and_in_memory_evaluation_agree(app: TestApp) {
             .collect();
         let in_memory: BTreeSet<String> = resources
             .iter()
-            .filter(|r| matches(&parsed, r, &case_exact))
+            .filter(|r| matches(&parsed, r, &schema::case_exact))
             .map(|r| r["id"].as_str().unwrap().to_string())
             .collect();
         assert_eq!(from_sql, in_memory, "filter: {filter}");

@@ -11,6 +11,7 @@ both_backends!(
     filters_select_exactly_the_expected_users,
     injection_through_values_and_attributes_is_inert,
     invalid_filters_are_invalid_filter,
+    dates_compare_as_instants_whatever_their_offset,
 );
 
 /// The data set: short names a..j name the users.
@@ -222,8 +223,8 @@ const CASES: &[(&str, &str)] = &[
     (r#"EMAILS[TYPE EQ "WORK" AND VALUE SW "JUDY"]"#, "j"),
     // precedence and grouping
     (
-        r#"title eq "abc" or title eq "abd" and userName sw "i""#,
-        "i",
+        r#"title eq "abc" or title eq "abd" and userName sw "j""#,
+        "ij",
     ),
     (
         r#"(title eq "abc" or title eq "abd") and userName sw "j""#,
@@ -272,6 +273,73 @@ async fn filters_select_exactly_the_expected_users(app: TestApp) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same instant written in other offsets: a string comparison would
+/// order these differently.
+async fn dates_compare_as_instants_whatever_their_offset(app: TestApp) {
+    use chrono::{DateTime, FixedOffset, SecondsFormat};
+    let mut created = Vec::new();
+    for name in ["first", "middle", "last"] {
+        let user = app
+            .create_user(&json!({"userName": format!("{name}@dates.example")}))
+            .await;
+        created.push(user["meta"]["created"].as_str().unwrap().to_string());
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+    let middle = DateTime::parse_from_rfc3339(&created[1]).unwrap();
+    let shifted = |hours: i32| {
+        middle
+            .with_timezone(&FixedOffset::east_opt(hours * 3600).unwrap())
+            .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    };
+    let (ahead, behind) = (shifted(2), shifted(-5));
+    let names = |filter: String| {
+        let app = &app;
+        async move {
+            let body = app
+                .get_json(&format!("/Users?filter={}", urlencode(&filter)))
+                .await;
+            body["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r["userName"]
+                        .as_str()
+                        .unwrap()
+                        .split('@')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    };
+    assert_eq!(
+        names(format!(r#"meta.created eq "{ahead}""#)).await,
+        "middle"
+    );
+    assert_eq!(
+        names(format!(r#"meta.created lt "{ahead}""#)).await,
+        "first"
+    );
+    assert_eq!(
+        names(format!(r#"meta.created gt "{behind}""#)).await,
+        "last"
+    );
+    assert_eq!(
+        names(format!(
+            r#"meta.created ge "{behind}" and meta.created le "{ahead}""#
+        ))
+        .await,
+        "middle"
+    );
+    assert_eq!(
+        names(format!(r#"meta.lastModified ge "{}""#, created[1])).await,
+        "middle,last"
+    );
 }
 
 async fn injection_through_values_and_attributes_is_inert(app: TestApp) {

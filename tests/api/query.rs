@@ -196,13 +196,13 @@ async fn sort_by_any_singular_attribute_in_both_orders(app: TestApp) {
     assert_scim_error(
         app.get("/Users?sortBy=nosuch").await,
         400,
-        Some("invalidValue"),
+        Some("invalidPath"),
     )
     .await;
     assert_scim_error(
         app.get("/Users?sortBy=emails").await,
         400,
-        Some("invalidValue"),
+        Some("invalidPath"),
     )
     .await;
     assert_scim_error(

@@ -37,6 +37,7 @@ pub fn matches(filter: &Filter, resource: &Value, case_exact: &dyn Fn(&AttrPath)
             Some(value) => is_present(Some(value).and_then(|v| descend(v, path))),
             None => false,
         },
+        Filter::Compare { path, op, value } if is_id(path) => compare_id(resource, *op, value),
         Filter::Compare { path, op, value } => {
             let exact = case_exact(path);
             let date = is_date(path);
@@ -68,6 +69,32 @@ pub fn matches(filter: &Filter, resource: &Value, case_exact: &dyn Fn(&AttrPath)
                 ),
             }
         }
+    }
+}
+
+fn is_id(path: &AttrPath) -> bool {
+    path.attr.eq_ignore_ascii_case("id")
+        && path.sub_attr.is_none()
+        && path
+            .urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(CORE_USER))
+}
+
+/// Ids are Teamtailor's positive integers and order as numbers; a value
+/// that is not one equals no id.
+fn compare_id(resource: &Value, op: CompareOp, expected: &CompValue) -> bool {
+    let id = resource
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i64>().ok());
+    let wanted = match expected {
+        CompValue::String(s) => s.parse::<i64>().ok().filter(|n| *n > 0),
+        _ => None,
+    };
+    match (id, wanted) {
+        (Some(id), Some(wanted)) => ordered(op, id.cmp(&wanted)),
+        _ => op == CompareOp::Ne,
     }
 }
 

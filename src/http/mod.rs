@@ -29,7 +29,8 @@ use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 
 use crate::auth::Authenticator;
 use crate::scim::ScimError;
@@ -88,7 +89,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
                     tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
-                }))
+                })
+                // One line per response (status, latency) at INFO, an access
+                // log; `RUST_LOG=info,tower_http=warn` silences it.
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ))
                 .layer(PropagateRequestIdLayer::x_request_id())
                 // A bug must not drop the connection without an answer.
                 .layer(CatchPanicLayer::custom(guard::panic_response)),

@@ -11,6 +11,71 @@ both_backends!(
     health_and_readiness,
 );
 
+/// `serve` with JSON logs writes one line per response carrying the
+/// request id, the status and the latency.
+#[tokio::test]
+async fn responses_are_logged_as_json_with_their_request_id() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let token = "log-test-token-0123456789abcdef0123456789abcdef";
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--bootstrap-token",
+            token,
+        ])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .env("TEAMTAILOR_SCIM_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = stdout
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the listening line");
+    let url = banner
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("the listening URL")
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+    let response = reqwest::Client::new()
+        .get(format!("{url}/scim/v2/Users"))
+        .bearer_auth(token)
+        .header("x-request-id", "log-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let line = stderr.next_line().await.unwrap().expect("a log line");
+            if line.contains("log-me-42") && line.contains("latency") {
+                return line;
+            }
+        }
+    })
+    .await
+    .expect("a response log line");
+    let entry: serde_json::Value = serde_json::from_str(&line).expect(&line);
+    assert_eq!(entry["level"], "INFO", "{line}");
+    assert_eq!(entry["span"]["request_id"], "log-me-42", "{line}");
+    assert_eq!(entry["span"]["uri"], "/scim/v2/Users", "{line}");
+    assert_eq!(entry["fields"]["status"], 200, "{line}");
+    assert!(!line.contains(token), "the key leaked into the log: {line}");
+}
+
 async fn metrics_expose_requests_latency_and_users(app: TestApp) {
     app.create_user(&json!({"userName": "metrics@example.com"}))
         .await;

@@ -145,25 +145,61 @@ async fn faults_answer_in_each_surfaces_format_on_postgres() {
     faults_answer_in_each_surfaces_format(Backend::Postgres).await;
 }
 
-#[tokio::test]
-async fn latency_and_fractions_are_applied() {
-    let app = app(Backend::Sqlite).await.unwrap();
+async fn latency_and_fractions_are_applied(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
     set_faults(&app, "default", &json!({"latency_ms": 300})).await;
     let started = Instant::now();
     assert_eq!(app.get("/Users").await.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
 
-    set_faults(&app, "default", &json!({"unavailable": 0.5})).await;
-    let mut unavailable = 0;
-    for _ in 0..200 {
-        match app.get("/Users").await.status().as_u16() {
+    let user = app
+        .create_user(&json!({"userName": "faults@example.com"}))
+        .await;
+    let id = user["id"].as_str().unwrap();
+    let plan = json!({"rate_limited": 0.2, "server_error": 0.1, "unavailable": 0.1});
+    assert_eq!(set_faults(&app, "default", &plan).await.status(), 200);
+    let total = 2000;
+    let (mut limited, mut failed, mut unavailable, mut ok) = (0, 0, 0, 0);
+    for _ in 0..total {
+        let response = app.get(&format!("/Users/{id}")).await;
+        match response.status().as_u16() {
+            429 => {
+                assert!(response.headers().contains_key("retry-after"));
+                limited += 1
+            }
+            500 => failed += 1,
             503 => unavailable += 1,
-            200 => {}
+            200 => ok += 1,
             other => panic!("unexpected {other}"),
         }
     }
-    // Binomial(200, 0.5): outside 50..150 has a probability below 1e-12.
-    assert!((50..150).contains(&unavailable), "{unavailable} of 200");
+    // Each count is binomial; 4.5 standard deviations either side of the
+    // expected count fail a correct server with a probability below 1e-5.
+    for (name, count, p) in [
+        ("429", limited, 0.2),
+        ("500", failed, 0.1),
+        ("503", unavailable, 0.1),
+        ("200", ok, 0.6),
+    ] {
+        let expected = total as f64 * p;
+        let spread = 4.5 * (total as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (count as f64 - expected).abs() <= spread,
+            "{name}: {count} of {total}, expected {expected} +- {spread:.0}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn latency_and_fractions_are_applied_on_sqlite() {
+    latency_and_fractions_are_applied(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn latency_and_fractions_are_applied_on_postgres() {
+    latency_and_fractions_are_applied(Backend::Postgres).await;
 }
 
 #[tokio::test]

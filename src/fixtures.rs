@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, Read, Write};
 
-use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
 use crate::scim::resource::UserRequest;
@@ -164,19 +164,75 @@ fn read_json<R: BufRead, F: FnMut(Vec<UserData>) -> bool>(
             .end()
             .map_err(|e| FixtureError::Unreadable(e.to_string()));
     }
-    for document in deserializer.into_iter::<Value>() {
-        let document = document.map_err(|e| {
+    // One object per line, or a ListResponse whose Resources are streamed.
+    loop {
+        if deserializer.end().is_ok() {
+            return Ok(());
+        }
+        let mut failure = None;
+        let result = ObjectOrList {
+            batcher,
+            failure: &mut failure,
+        }
+        .deserialize(&mut deserializer);
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        result.map_err(|e| {
             FixtureError::Unreadable(format!(
                 "after record {}: invalid JSON: {e}",
                 batcher.records
             ))
         })?;
-        match document.get("Resources").and_then(Value::as_array) {
-            Some(resources) => resources.iter().try_for_each(|r| batcher.push(r))?,
-            None => batcher.push(&document)?,
-        }
     }
-    Ok(())
+}
+
+/// One JSON object: a user, or a ListResponse whose `Resources` array is
+/// visited one element at a time (its other members are small and kept).
+struct ObjectOrList<'b, 'a, F: FnMut(Vec<UserData>) -> bool> {
+    batcher: &'b mut Batcher<'a, F>,
+    failure: &'b mut Option<FixtureError>,
+}
+
+impl<'de, F: FnMut(Vec<UserData>) -> bool> DeserializeSeed<'de> for ObjectOrList<'_, '_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(Vec<UserData>) -> bool> Visitor<'de> for ObjectOrList<'_, '_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a SCIM User object or a ListResponse")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut document = Map::new();
+        let mut listed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Resources" {
+                listed = true;
+                map.next_value_seed(EachElement {
+                    batcher: &mut *self.batcher,
+                    failure: &mut *self.failure,
+                })?;
+            } else {
+                let value = map.next_value::<Value>()?;
+                document.insert(key, value);
+            }
+        }
+        if listed {
+            return Ok(());
+        }
+        if let Err(failure) = self.batcher.push(&Value::Object(document)) {
+            *self.failure = Some(failure);
+            return Err(A::Error::custom("stopped"));
+        }
+        Ok(())
+    }
 }
 
 /// Visits a JSON array one element at a time, so the array is never held whole.

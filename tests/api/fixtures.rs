@@ -266,3 +266,74 @@ async fn import_export_and_reset_on_the_command_line(app: TestApp) {
         String::from_utf8_lossy(&missing.stderr).contains("cannot open /nonexistent/users.json")
     );
 }
+
+/// Runs `import` on a file and returns its peak resident memory in MiB,
+/// read from /proc while it runs (VmHWM only grows).
+fn import_peak_rss_mib(app: &TestApp, path: &std::path::Path, company: &str) -> f64 {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+        .args(["import", path.to_str().unwrap(), "--company", company])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(exit) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert!(exit.success(), "{stderr}");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    peak_kib as f64 / 1024.0
+}
+
+/// A JSON array and a ListResponse of 60,000 users (about 100 MiB once
+/// parsed whole) load in a small, fixed amount of memory.
+#[tokio::test]
+async fn large_fixtures_import_in_bounded_memory() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = 60_000;
+    let user = |i: usize| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": format!("user{i}@bounded.example"), "externalId": format!("ext-{i}"),
+               "name": {"givenName": "Given", "familyName": format!("Family {i}")},
+               "emails": [{"type": "work", "value": format!("user{i}@bounded.example"), "primary": true}],
+               "title": "Engineer", "active": true})
+        .to_string()
+    };
+    let array = dir.path().join("array.json");
+    let list = dir.path().join("list.json");
+    let body: Vec<String> = (0..users).map(user).collect();
+    std::fs::write(&array, format!("[{}]", body.join(",\n"))).unwrap();
+    std::fs::write(
+        &list,
+        format!(
+            r#"{{"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": {users}, "Resources": [{}], "itemsPerPage": {users}}}"#,
+            body.join(",\n")
+        ),
+    )
+    .unwrap();
+    drop(body);
+    for (file, company) in [(&array, "array"), (&list, "list")] {
+        let peak = import_peak_rss_mib(&app, file, company);
+        assert!(peak < 64.0, "{company}: import peaked at {peak:.0} MiB");
+        let users_listed = app.teamtailor_users(company).await;
+        assert_eq!(users_listed.len(), users, "{company}");
+    }
+}

@@ -322,3 +322,58 @@ async fn the_journal_can_be_switched_off() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(journal(&app, "").await["entries"], json!([]));
 }
+
+/// A body that is not JSON cannot be searched for secrets: only its size is kept.
+async fn unparseable_bodies_are_kept_by_size_only(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let scim_body = r#"{"userName":"u@example.com","password":"Tr4iling-comma",}"#;
+    let scim = app
+        .client
+        .post(app.scim("/Users"))
+        .bearer_auth(&app.key)
+        .header("Content-Type", "application/scim+json")
+        .body(scim_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status(), 400);
+    let api_body = r#"{"data": {"type": "users", "attributes": {"password": "Api-s3cret"}"#;
+    let api = app
+        .client
+        .post(format!("{}/v1/users", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .header("Content-Type", "application/vnd.api+json")
+        .body(api_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 400);
+
+    let all = entries(&app, "company=default", 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Tr4iling-comma", "Api-s3cret"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert_eq!(
+        all[0]["request_body"],
+        format!("<unparseable body: {} bytes>", api_body.len())
+    );
+    assert_eq!(
+        all[1]["request_body"],
+        format!("<unparseable body: {} bytes>", scim_body.len())
+    );
+    assert_eq!(all[1]["response_body"]["scimType"], "invalidSyntax");
+}
+
+#[tokio::test]
+async fn unparseable_bodies_are_kept_by_size_only_on_sqlite() {
+    unparseable_bodies_are_kept_by_size_only(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn unparseable_bodies_are_kept_by_size_only_on_postgres() {
+    unparseable_bodies_are_kept_by_size_only(Backend::Postgres).await;
+}

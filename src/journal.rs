@@ -17,6 +17,7 @@ use crate::teamtailor::User;
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
+/// How long a short batch waits for more entries.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Bodies longer than this are cut in the journal.
 const MAX_BODY: usize = 16 * 1024;
@@ -298,7 +299,11 @@ async fn write_batches(
 ) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut messages, BATCH).await > 0 {
+    loop {
+        let received = receiver.recv_many(&mut messages, BATCH).await;
+        if received == 0 {
+            return;
+        }
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
             match message {
@@ -324,7 +329,9 @@ async fn write_batches(
             }
             batch.clear();
         }
-        if flushed.is_empty() {
+        // A short batch drained the queue: wait for more to gather. A full
+        // one leaves a backlog, written at once so the queue does not fill.
+        if flushed.is_empty() && received < BATCH {
             tokio::time::sleep(FLUSH_EVERY).await;
         }
         for done in flushed {

@@ -2,6 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use teamtailor_scim::config::DEFAULT_MAX_BODY_BYTES;
 use teamtailor_scim::scim::resource::UserAttributes;
 use teamtailor_scim::scim::ScimError;
 use teamtailor_scim::storage::{Database, Store};
@@ -24,6 +25,7 @@ both_backends!(
     too_long_values_are_invalid_value,
     the_longest_values_fit_the_database,
     values_the_database_cannot_index_are_invalid_value,
+    bodies_over_the_default_limit_are_413,
 );
 
 async fn raw(app: &TestApp, method: Method, path: &str, body: &'static str) -> reqwest::Response {
@@ -160,6 +162,28 @@ async fn json_content_type_is_accepted_and_scim_json_returned(app: TestApp) {
         assert_eq!(response.status(), 201, "{content_type}");
         assert_eq!(response.headers()["content-type"], SCIM_JSON);
     }
+}
+
+/// A user document padded (with an attribute the server ignores) to `size`
+/// bytes. Just over the limit, so the server has read the whole body when it
+/// answers (a client still writing a much larger one sees the connection close).
+fn padded_user(user_name: &str, size: usize) -> Value {
+    let mut body = json!({"userName": user_name, "padding": ""});
+    let padding = size - body.to_string().len();
+    body["padding"] = Value::String("x".repeat(padding));
+    assert_eq!(body.to_string().len(), size);
+    body
+}
+
+async fn bodies_over_the_default_limit_are_413(app: TestApp) {
+    let over = padded_user("big@example.com", DEFAULT_MAX_BODY_BYTES + 1);
+    assert_scim_error(app.post_user(&over).await, 413, None).await;
+    let at_limit = padded_user("big@example.com", DEFAULT_MAX_BODY_BYTES);
+    let created = app.create_user(&at_limit).await;
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    let over = padded_user("bigger@example.com", DEFAULT_MAX_BODY_BYTES + 1);
+    assert_scim_error(app.put(&path, &over).await, 413, None).await;
+    assert_eq!(app.get_json(&path).await["userName"], "big@example.com");
 }
 
 #[tokio::test]

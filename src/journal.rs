@@ -17,6 +17,7 @@ use crate::teamtailor::User;
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
+/// How long a short batch waits for more entries.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Bodies longer than this are cut in the journal.
 const MAX_BODY: usize = 16 * 1024;
@@ -68,33 +69,19 @@ pub fn client_name(user_agent: Option<&str>) -> String {
     name.to_string()
 }
 
-/// A body as stored: JSON with secrets replaced, or the text cut to size.
-pub fn redacted_body(bytes: &[u8]) -> Option<Value> {
+/// A request body as stored: JSON with secrets replaced, cut to size. A body
+/// that is not JSON is kept only by its size: a secret in it (a password in
+/// a body with a trailing comma) cannot be found to redact.
+pub fn request_body(bytes: &[u8]) -> Option<Value> {
     if bytes.is_empty() {
         return None;
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(mut value) => {
-            redact(&mut value);
-            let text = value.to_string();
-            if text.len() > MAX_BODY {
-                Some(Value::String(format!(
-                    "{}… ({} bytes)",
-                    truncate(&text),
-                    text.len()
-                )))
-            } else {
-                Some(value)
-            }
-        }
-        Err(_) => {
-            let text = String::from_utf8_lossy(bytes);
-            Some(Value::String(if text.len() > MAX_BODY {
-                format!("{}… ({} bytes)", truncate(&text), text.len())
-            } else {
-                text.into_owned()
-            }))
-        }
+        Ok(value) => Some(redacted(value)),
+        Err(_) => Some(Value::String(format!(
+            "<unparseable body: {} bytes>",
+            bytes.len()
+        ))),
     }
 }
 
@@ -102,12 +89,29 @@ pub fn redacted_body(bytes: &[u8]) -> Option<Value> {
 /// password is never echoed), so only a body short enough to keep whole is
 /// parsed; a longer one is cut as text without building its document.
 pub fn response_body(bytes: &[u8]) -> Option<Value> {
+    if bytes.is_empty() {
+        return None;
+    }
     if bytes.len() > MAX_BODY {
-        let text = String::from_utf8_lossy(&bytes[..MAX_BODY.min(bytes.len())]);
+        let text = String::from_utf8_lossy(&bytes[..MAX_BODY]);
         let text = text.trim_end_matches('\u{fffd}');
         return Some(Value::String(format!("{text}… ({} bytes)", bytes.len())));
     }
-    redacted_body(bytes)
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(value) => Some(redacted(value)),
+        Err(_) => Some(Value::String(String::from_utf8_lossy(bytes).into_owned())),
+    }
+}
+
+/// A document with secrets replaced, as text cut to size if it is long.
+fn redacted(mut value: Value) -> Value {
+    redact(&mut value);
+    let text = value.to_string();
+    if text.len() > MAX_BODY {
+        Value::String(format!("{}… ({} bytes)", truncate(&text), text.len()))
+    } else {
+        value
+    }
 }
 
 fn truncate(text: &str) -> &str {
@@ -295,7 +299,11 @@ async fn write_batches(
 ) {
     let mut messages = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut messages, BATCH).await > 0 {
+    loop {
+        let received = receiver.recv_many(&mut messages, BATCH).await;
+        if received == 0 {
+            return;
+        }
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
             match message {
@@ -305,7 +313,7 @@ async fn write_batches(
                         request_body,
                         response_body,
                     } = *pending;
-                    entry.request_body = redacted_body(&request_body);
+                    entry.request_body = self::request_body(&request_body);
                     entry.response_body = self::response_body(&response_body);
                     if live.receiver_count() > 0 {
                         let _ = live.send(entry.clone());
@@ -321,7 +329,9 @@ async fn write_batches(
             }
             batch.clear();
         }
-        if flushed.is_empty() {
+        // A short batch drained the queue: wait for more to gather. A full
+        // one leaves a backlog, written at once so the queue does not fill.
+        if flushed.is_empty() && received < BATCH {
             tokio::time::sleep(FLUSH_EVERY).await;
         }
         for done in flushed {

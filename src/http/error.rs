@@ -34,6 +34,10 @@ impl From<StoreError> for ScimError {
             StoreError::NotFound => ScimError::NotFound("resource not found".into()),
             StoreError::Conflict(what) => ScimError::Uniqueness(format!("{what} already exists")),
             StoreError::Query(error) => error,
+            error if error.is_limit_exceeded() => {
+                tracing::warn!(%error, "value too large to store");
+                ScimError::InvalidValue("a value is too long to store".into())
+            }
             error if error.is_transient() => {
                 tracing::warn!(%error, "database unavailable");
                 ScimError::Unavailable("the database is busy; retry shortly".into())

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::ScimError;
+use super::limits;
 use super::schema::USER_SCHEMA;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +125,7 @@ impl UserRequest {
             }
             Some(_) => return Err(ScimError::InvalidValue("userName must be a string".into())),
         };
+        limits::check("userName", &user_name, limits::TEXT).map_err(ScimError::InvalidValue)?;
         let attributes = UserAttributes {
             user_name,
             external_id: optional_string(&fields, "externalId")?,
@@ -166,13 +168,20 @@ fn lookup<'a>(fields: &[(&str, &'a Value)], name: &str) -> Option<&'a Value> {
 }
 
 fn optional_string(fields: &[(&str, &Value)], name: &str) -> Result<Option<String>, ScimError> {
-    string_value(lookup(fields, name), name)
+    string_value(lookup(fields, name), name, limits::TEXT)
 }
 
-fn string_value(value: Option<&Value>, name: &str) -> Result<Option<String>, ScimError> {
+fn string_value(
+    value: Option<&Value>,
+    name: &str,
+    max_chars: usize,
+) -> Result<Option<String>, ScimError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => {
+            limits::check(name, s, max_chars).map_err(ScimError::InvalidValue)?;
+            Ok(Some(s.clone()))
+        }
         Some(other) => Err(ScimError::InvalidValue(format!(
             "{name} must be a string, got {}",
             json_type(other)
@@ -204,7 +213,13 @@ pub fn parse_name(value: Option<&Value>) -> Result<Name, ScimError> {
         }
     };
     let fields: Vec<(&str, &Value)> = object.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let part = |key: &str| string_value(lookup(&fields, key), &format!("name.{key}"));
+    let part = |key: &str| {
+        string_value(
+            lookup(&fields, key),
+            &format!("name.{key}"),
+            limits::NAME_PART,
+        )
+    };
     Ok(Name {
         formatted: part("formatted")?,
         family_name: part("familyName")?,
@@ -235,9 +250,21 @@ pub fn parse_multi_value(item: &Value, name: &str) -> Result<MultiValue, ScimErr
     })?;
     let fields: Vec<(&str, &Value)> = object.iter().map(|(k, v)| (k.as_str(), v)).collect();
     Ok(MultiValue {
-        value: string_value(lookup(&fields, "value"), &format!("{name}.value"))?,
-        display: string_value(lookup(&fields, "display"), &format!("{name}.display"))?,
-        kind: string_value(lookup(&fields, "type"), &format!("{name}.type"))?,
+        value: string_value(
+            lookup(&fields, "value"),
+            &format!("{name}.value"),
+            limits::TEXT,
+        )?,
+        display: string_value(
+            lookup(&fields, "display"),
+            &format!("{name}.display"),
+            limits::TEXT,
+        )?,
+        kind: string_value(
+            lookup(&fields, "type"),
+            &format!("{name}.type"),
+            limits::LABEL,
+        )?,
         primary: match lookup(&fields, "primary") {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_bool(v, &format!("{name}.primary"))?),

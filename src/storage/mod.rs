@@ -57,6 +57,17 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// A value too large for the database (PostgreSQL class 54, e.g. an index
+    /// entry over 2,704 bytes; SQLite `SQLITE_TOOBIG`): the client's value,
+    /// not a fault here. Validation refuses such values first.
+    pub fn is_limit_exceeded(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        e.code()
+            .is_some_and(|code| code.starts_with("54") || code == "18")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::scim::limits;
 use crate::scim::resource::{MultiValue, UserAttributes};
 
 use super::mapping::format_time;
@@ -57,7 +58,7 @@ pub fn to_resource(user: &User, api_base: &str) -> Value {
 /// email unless `login-email` is given; the role defaults to `user`.
 pub fn new_user(attributes: &Map<String, Value>) -> Result<UserData, Vec<InvalidAttribute>> {
     let email = match attributes.get("email") {
-        Some(Value::String(email)) => email.clone(),
+        Some(Value::String(email)) => email.trim().to_string(),
         _ => {
             return Err(vec![InvalidAttribute::new(
                 "email",
@@ -109,12 +110,14 @@ fn apply(data: &mut UserData, key: &str, value: &Value) -> Result<(), InvalidAtt
             };
             attributes.user_name = valid_email(attribute, value)?;
         }
-        "name" => attributes.name.formatted = optional_text("name", value)?,
-        "title" => attributes.title = optional_text("title", value)?,
-        "external-id" => attributes.external_id = optional_text("external-id", value)?,
+        "name" => attributes.name.formatted = optional_text("name", value, limits::NAME_PART)?,
+        "title" => attributes.title = optional_text("title", value, limits::TEXT)?,
+        "external-id" => {
+            attributes.external_id = optional_text("external-id", value, limits::TEXT)?
+        }
         "phone" => set_work_entry(
             &mut attributes.phone_numbers,
-            optional_text("phone", value)?,
+            optional_text("phone", value, limits::TEXT)?,
         ),
         "role" => {
             let text = value
@@ -129,8 +132,8 @@ fn apply(data: &mut UserData, key: &str, value: &Value) -> Result<(), InvalidAtt
                 .as_bool()
                 .ok_or_else(|| InvalidAttribute::new("visible", "visible must be true or false"))?
         }
-        "locale" => data.locale = optional_text("locale", value)?,
-        "time-zone" => data.time_zone = optional_text("time-zone", value)?,
+        "locale" => data.locale = optional_text("locale", value, limits::LABEL)?,
+        "time-zone" => data.time_zone = optional_text("time-zone", value, limits::LABEL)?,
         // Read-only attributes are ignored, as JSON:API servers commonly do.
         "created-at" | "updated-at" => {}
         _ => {}
@@ -141,10 +144,15 @@ fn apply(data: &mut UserData, key: &str, value: &Value) -> Result<(), InvalidAtt
 fn optional_text(
     attribute: &'static str,
     value: &Value,
+    max_chars: usize,
 ) -> Result<Option<String>, InvalidAttribute> {
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => {
+            limits::check(attribute, s, max_chars)
+                .map_err(|detail| InvalidAttribute::new(attribute, detail))?;
+            Ok(Some(s.clone()))
+        }
         _ => Err(InvalidAttribute::new(
             attribute,
             format!("{attribute} must be a string or null"),
@@ -154,6 +162,8 @@ fn optional_text(
 
 fn valid_email(attribute: &'static str, value: &Value) -> Result<String, InvalidAttribute> {
     let text = value.as_str().map(str::trim).unwrap_or_default();
+    limits::check(attribute, text, limits::TEXT)
+        .map_err(|detail| InvalidAttribute::new(attribute, detail))?;
     let plausible = text.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty() && !domain.is_empty() && !text.contains(char::is_whitespace)
     });

@@ -291,3 +291,62 @@ async fn companies_create_and_list(app: TestApp) {
         "{list}"
     );
 }
+
+/// A SCIM user padded (with an attribute the server ignores) to `size` bytes.
+fn padded_user(size: usize) -> String {
+    let body = json!({"userName": format!("{size}@example.com"), "padding": ""}).to_string();
+    let padding = "x".repeat(size - body.len());
+    body.replace("\"padding\":\"\"", &format!("\"padding\":\"{padding}\""))
+}
+
+async fn post_user(server: &Server, token: &str, body: String) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/scim/v2/Users", server.url))
+        .bearer_auth(token)
+        .header("Content-Type", "application/scim+json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_body_limit_is_set_by_flag_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = ("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", "t0k3n");
+    let lowered = start_server(dir.path(), &["--max-body-bytes", "4096"], &[token]).await;
+    let refused = post_user(&lowered, "t0k3n", padded_user(4097)).await;
+    assert_eq!(refused.status(), 413);
+    assert_eq!(refused.headers()["content-type"], "application/scim+json");
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(error["status"], "413");
+    assert_eq!(
+        post_user(&lowered, "t0k3n", padded_user(4096))
+            .await
+            .status(),
+        201
+    );
+    assert!(lowered.terminate().await.success());
+
+    let two_mib = (2 * 1024 * 1024).to_string();
+    let raised = start_server(
+        dir.path(),
+        &[],
+        &[token, ("TEAMTAILOR_SCIM_MAX_BODY_BYTES", &two_mib)],
+    )
+    .await;
+    let past_the_default = 1024 * 1024 + 1;
+    assert_eq!(
+        post_user(&raised, "t0k3n", padded_user(past_the_default))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        post_user(&raised, "t0k3n", padded_user(2 * 1024 * 1024 + 1))
+            .await
+            .status(),
+        413
+    );
+    assert!(raised.terminate().await.success());
+}

@@ -1,10 +1,18 @@
 //! Every client mistake is a SCIM error with a status and a detail, never a 500.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
+use teamtailor_scim::config::DEFAULT_MAX_BODY_BYTES;
+use teamtailor_scim::scim::resource::UserAttributes;
+use teamtailor_scim::scim::ScimError;
+use teamtailor_scim::storage::{Database, Store};
+use teamtailor_scim::teamtailor::{Role, UserData};
 
 use crate::both_backends;
-use crate::helpers::{assert_scim_error, spawn_app_with, Backend, TestApp, SCIM_JSON};
+use crate::helpers::{
+    assert_scim_error, random_text, random_wide_text, spawn_app_with, Backend, TestApp, SCIM_JSON,
+};
+use crate::users::urlencode;
 
 both_backends!(
     malformed_json_is_invalid_syntax,
@@ -14,6 +22,10 @@ both_backends!(
     unsupported_filters_are_invalid_filter,
     bad_paging_parameters_are_invalid_value,
     json_content_type_is_accepted_and_scim_json_returned,
+    too_long_values_are_invalid_value,
+    the_longest_values_fit_the_database,
+    values_the_database_cannot_index_are_invalid_value,
+    bodies_over_the_default_limit_are_413,
 );
 
 async fn raw(app: &TestApp, method: Method, path: &str, body: &'static str) -> reqwest::Response {
@@ -152,6 +164,28 @@ async fn json_content_type_is_accepted_and_scim_json_returned(app: TestApp) {
     }
 }
 
+/// A user document padded (with an attribute the server ignores) to `size`
+/// bytes. Just over the limit, so the server has read the whole body when it
+/// answers (a client still writing a much larger one sees the connection close).
+fn padded_user(user_name: &str, size: usize) -> Value {
+    let mut body = json!({"userName": user_name, "padding": ""});
+    let padding = size - body.to_string().len();
+    body["padding"] = Value::String("x".repeat(padding));
+    assert_eq!(body.to_string().len(), size);
+    body
+}
+
+async fn bodies_over_the_default_limit_are_413(app: TestApp) {
+    let over = padded_user("big@example.com", DEFAULT_MAX_BODY_BYTES + 1);
+    assert_scim_error(app.post_user(&over).await, 413, None).await;
+    let at_limit = padded_user("big@example.com", DEFAULT_MAX_BODY_BYTES);
+    let created = app.create_user(&at_limit).await;
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    let over = padded_user("bigger@example.com", DEFAULT_MAX_BODY_BYTES + 1);
+    assert_scim_error(app.put(&path, &over).await, 413, None).await;
+    assert_eq!(app.get_json(&path).await["userName"], "big@example.com");
+}
+
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     let app = spawn_app_with(Backend::Sqlite, |s| s.max_body_bytes = 2048)
@@ -161,4 +195,108 @@ async fn bodies_over_the_limit_are_413() {
     assert_scim_error(app.post_user(&big).await, 413, None).await;
     let small = json!({"userName": "small@example.com", "title": "x".repeat(100)});
     assert_eq!(app.post_user(&small).await.status(), 201);
+}
+
+async fn assert_too_long(response: reqwest::Response) {
+    let body = assert_scim_error(response, 400, Some("invalidValue")).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("too long"),
+        "{body}"
+    );
+}
+
+async fn too_long_values_are_invalid_value(app: TestApp) {
+    let long = random_text(3000);
+    for body in [
+        json!({"userName": long}),
+        json!({"userName": "a@example.com", "emails": [{"value": long, "type": "work"}]}),
+        json!({"userName": "a@example.com", "title": long}),
+        json!({"userName": "a@example.com", "externalId": long}),
+        json!({"userName": "a@example.com", "displayName": long}),
+        json!({"userName": "a@example.com", "name": {"familyName": long}}),
+        json!({"userName": "a@example.com", "phoneNumbers": [{"value": "1", "type": long}]}),
+    ] {
+        assert_too_long(app.post_user(&body).await).await;
+    }
+    let created = app.create_user(&json!({"userName": "a@example.com"})).await;
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    assert_too_long(
+        app.put(&path, &json!({"userName": "a@example.com", "title": long}))
+            .await,
+    )
+    .await;
+    for operation in [
+        json!({"op": "replace", "path": "userName", "value": long}),
+        json!({"op": "add", "path": "emails[type eq \"work\"].value", "value": long}),
+        json!({"op": "replace", "value": {"title": long}}),
+    ] {
+        let patch = json!({"Operations": [operation]});
+        assert_too_long(app.send(Method::PATCH, &path, Some(&patch)).await).await;
+    }
+    let unchanged = app.get_json(&path).await;
+    assert_eq!(unchanged["userName"], "a@example.com");
+    assert!(unchanged.get("title").is_none());
+
+    // Filtering by a long value is a query: it finds nothing.
+    for filter in [
+        format!("userName eq \"{long}\""),
+        format!("emails.value eq \"{long}\""),
+        format!("title sw \"{long}\""),
+        format!("externalId eq \"{long}\""),
+    ] {
+        let listed = app
+            .get_json(&format!("/Users?filter={}", urlencode(&filter)))
+            .await;
+        assert_eq!(listed["totalResults"], 0, "{}", &filter[..20]);
+    }
+}
+
+/// The limits hold in characters of any width: 4-byte characters at the
+/// limit still fit PostgreSQL's index entries.
+async fn the_longest_values_fit_the_database(app: TestApp) {
+    let widest = |length| Value::String(random_wide_text(length));
+    let user_name = widest(512);
+    let created = app
+        .create_user(&json!({
+            "userName": user_name,
+            "externalId": widest(512),
+            "title": widest(512),
+            "displayName": widest(512),
+            "name": {"givenName": widest(256), "familyName": widest(256)},
+            "emails": [{"value": widest(512), "type": widest(64), "display": widest(512)}],
+        }))
+        .await;
+    assert_eq!(created["userName"], user_name);
+    let filter = format!("userName eq \"{}\"", user_name.as_str().unwrap());
+    let listed = app
+        .get_json(&format!("/Users?filter={}", urlencode(&filter)))
+        .await;
+    assert_eq!(listed["totalResults"], 1);
+    assert_too_long(app.post_user(&json!({"userName": widest(513)})).await).await;
+}
+
+/// Should a value past the database's limits get through, it is still the
+/// client's value at fault: 400, not 500.
+async fn values_the_database_cannot_index_are_invalid_value(app: TestApp) {
+    let store = Database::connect(&app.database_url).await.unwrap();
+    let company = store.ensure_company("default").await.unwrap();
+    let data = UserData::new(
+        UserAttributes {
+            user_name: random_text(3000),
+            ..Default::default()
+        },
+        Role::User,
+    );
+    let result = store.create_user(company.id, &data).await;
+    if app.database_url.starts_with("sqlite") {
+        assert!(result.is_ok(), "SQLite has no index entry limit");
+    } else {
+        let error = result.unwrap_err();
+        assert!(error.is_limit_exceeded(), "{error}");
+        let error = ScimError::from(error);
+        assert_eq!(
+            (error.status(), error.scim_type()),
+            (400, Some("invalidValue"))
+        );
+    }
 }

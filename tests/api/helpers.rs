@@ -348,3 +348,19 @@ pub fn role(resource: &Value) -> &str {
         .as_str()
         .expect("role")
 }
+
+/// `length` random letters and digits: text no database compresses.
+pub fn random_text(length: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), length)
+}
+
+/// `length` random 4-byte characters (pictographs): the most bytes a value
+/// of that many characters can take.
+pub fn random_wide_text(length: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..length)
+        .map(|_| char::from_u32(rng.random_range(0x1F300..0x1F600)).expect("a pictograph"))
+        .collect()
+}

@@ -322,3 +322,167 @@ async fn the_journal_can_be_switched_off() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(journal(&app, "").await["entries"], json!([]));
 }
+
+/// A body that is not JSON cannot be searched for secrets: only its size is kept.
+async fn unparseable_bodies_are_kept_by_size_only(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let scim_body = r#"{"userName":"u@example.com","password":"Tr4iling-comma",}"#;
+    let scim = app
+        .client
+        .post(app.scim("/Users"))
+        .bearer_auth(&app.key)
+        .header("Content-Type", "application/scim+json")
+        .body(scim_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status(), 400);
+    let api_body = r#"{"data": {"type": "users", "attributes": {"password": "Api-s3cret"}"#;
+    let api = app
+        .client
+        .post(format!("{}/v1/users", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .header("Content-Type", "application/vnd.api+json")
+        .body(api_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 400);
+
+    let all = entries(&app, "company=default", 2).await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in ["Tr4iling-comma", "Api-s3cret"] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert_eq!(
+        all[0]["request_body"],
+        format!("<unparseable body: {} bytes>", api_body.len())
+    );
+    assert_eq!(
+        all[1]["request_body"],
+        format!("<unparseable body: {} bytes>", scim_body.len())
+    );
+    assert_eq!(all[1]["response_body"]["scimType"], "invalidSyntax");
+}
+
+#[tokio::test]
+async fn unparseable_bodies_are_kept_by_size_only_on_sqlite() {
+    unparseable_bodies_are_kept_by_size_only(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn unparseable_bodies_are_kept_by_size_only_on_postgres() {
+    unparseable_bodies_are_kept_by_size_only(Backend::Postgres).await;
+}
+
+async fn retention_removes_old_entries(backend: Backend) {
+    let max_age = Duration::from_secs(2);
+    let retention = Retention {
+        max_entries_per_company: 1000,
+        max_age,
+        check_every: Duration::from_millis(100),
+    };
+    let Some(app) = app(backend, Some(retention)).await else {
+        return;
+    };
+    for _ in 0..3 {
+        app.get("/Users?old").await;
+    }
+    entries(&app, "company=default", 3).await;
+    tokio::time::sleep(max_age + Duration::from_millis(200)).await;
+    for _ in 0..2 {
+        app.get("/Users?new").await;
+    }
+    // The old entries go within a check; the new ones stay for `max_age`.
+    let mut paths = Vec::new();
+    for _ in 0..10 {
+        let kept = journal(&app, "company=default").await["entries"]
+            .as_array()
+            .unwrap()
+            .clone();
+        paths = kept
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect();
+        if paths == ["/scim/v2/Users?new", "/scim/v2/Users?new"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected only the new entries, kept {paths:?}");
+}
+
+#[tokio::test]
+async fn retention_removes_old_entries_on_sqlite() {
+    retention_removes_old_entries(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn retention_removes_old_entries_on_postgres() {
+    retention_removes_old_entries(Backend::Postgres).await;
+}
+
+async fn deletes_are_recorded_as_changes(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let by_scim = app
+        .create_user(&json!({"userName": "scim-gone@example.com"}))
+        .await;
+    let by_api = app
+        .create_user(&json!({"userName": "api-gone@example.com"}))
+        .await;
+    let scim_id = by_scim["id"].as_str().unwrap();
+    let api_id = by_api["id"].as_str().unwrap();
+    assert_eq!(app.delete(&format!("/Users/{scim_id}")).await.status(), 204);
+    let deleted = app
+        .client
+        .delete(format!("{}/v1/users/{api_id}", app.address))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    let all = entries(&app, "company=default", 4).await;
+    let deletes: Vec<(String, String, &Value)> = all
+        .iter()
+        .filter(|e| e["method"] == "DELETE")
+        .map(|e| {
+            (
+                e["path"].as_str().unwrap().to_string(),
+                e["user_id"].to_string(),
+                &e["change"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        deletes,
+        [
+            (
+                format!("/v1/users/{api_id}"),
+                api_id.to_string(),
+                &json!({"kind": "deleted"})
+            ),
+            (
+                format!("/scim/v2/Users/{scim_id}"),
+                scim_id.to_string(),
+                &json!({"kind": "deleted"})
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn deletes_are_recorded_as_changes_on_sqlite() {
+    deletes_are_recorded_as_changes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn deletes_are_recorded_as_changes_on_postgres() {
+    deletes_are_recorded_as_changes(Backend::Postgres).await;
+}

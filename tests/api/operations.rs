@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{postgres_admin_url, spawn_app, Backend, TestApp};
 
 both_backends!(
     metrics_expose_requests_latency_and_users,
@@ -141,5 +141,37 @@ async fn health_and_readiness(app: TestApp) {
         assert_eq!(response.status(), 200, "{path}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["status"], "ok");
+    }
+}
+
+/// PostgreSQL only: a SQLite file cannot be taken from a process that has it
+/// open (deleting or locking it leaves the open connections working).
+#[tokio::test]
+async fn health_and_readiness_are_503_when_the_database_is_gone() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let health = format!("{}/healthz", app.address);
+    assert_eq!(app.client.get(&health).send().await.unwrap().status(), 200);
+    let name = app.database_url.rsplit('/').next().unwrap();
+    let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            json!({"status": "unavailable", "database": "postgres"}),
+            "{path}"
+        );
     }
 }

@@ -10,7 +10,7 @@ use teamtailor_scim::http::api::rate_limit::RateLimit;
 use teamtailor_scim::keys::Scope;
 
 use crate::both_backends;
-use crate::helpers::{role, spawn_app_with, Backend, TestApp};
+use crate::helpers::{random_text, role, spawn_app_with, Backend, TestApp};
 
 both_backends!(
     a_connector_sync_walks_links_next_and_sees_each_user_once,
@@ -18,6 +18,7 @@ both_backends!(
     keys_are_checked_in_the_api_error_format,
     scopes_decide_who_reads_and_writes,
     invalid_attributes_are_422_with_a_pointer,
+    too_long_attributes_are_422_with_a_pointer,
     page_size_filters_and_sort_are_validated,
     filters_find_users_by_email_external_id_and_role,
     sort_by_name_and_created_at,
@@ -286,6 +287,63 @@ async fn invalid_attributes_are_422_with_a_pointer(app: TestApp) {
     assert_api_error(not_json, 400).await;
     let unchanged = app.api_json(&format!("/users/{id}")).await;
     assert_eq!(unchanged["data"]["attributes"]["role"], "user");
+}
+
+async fn too_long_attributes_are_422_with_a_pointer(app: TestApp) {
+    let long = random_text(3000);
+    let long_email = format!("{long}@example.com");
+    for (attributes, pointer) in [
+        (json!({"email": long_email}), "/data/attributes/email"),
+        (
+            json!({"email": "l@example.com", "login-email": long_email}),
+            "/data/attributes/login-email",
+        ),
+        (
+            json!({"email": "l@example.com", "title": long}),
+            "/data/attributes/title",
+        ),
+        (
+            json!({"email": "l@example.com", "name": long}),
+            "/data/attributes/name",
+        ),
+        (
+            json!({"email": "l@example.com", "external-id": long}),
+            "/data/attributes/external-id",
+        ),
+    ] {
+        let document = json!({"data": {"type": "users", "attributes": attributes}});
+        let body =
+            assert_api_error(app.api(Method::POST, "/users", Some(&document)).await, 422).await;
+        assert_eq!(body["errors"][0]["source"]["pointer"], pointer, "{body}");
+    }
+    let created = app
+        .api(
+            Method::POST,
+            "/users",
+            Some(&api_user("l@example.com", json!({}))),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["data"]["id"].as_str().unwrap();
+    let patch = json!({"data": {"type": "users", "id": id, "attributes": {"phone": long}}});
+    let body = assert_api_error(
+        app.api(Method::PATCH, &format!("/users/{id}"), Some(&patch))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        body["errors"][0]["source"]["pointer"],
+        "/data/attributes/phone"
+    );
+    let found = app
+        .api_json(&format!(
+            "/users?filter[email]={}",
+            crate::users::urlencode(&long_email)
+        ))
+        .await;
+    assert_eq!(found["meta"]["record-count"], 0);
 }
 
 async fn page_size_filters_and_sort_are_validated(app: TestApp) {

@@ -90,6 +90,15 @@ impl From<StoreError> for ApiError {
                 attribute: "login-email",
                 detail: "login-email has already been taken".into(),
             }]),
+            error if error.is_limit_exceeded() => {
+                tracing::warn!(%error, "value too large to store");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation_error",
+                    "Validation error",
+                    "a value is too long to store",
+                )
+            }
             error if error.is_transient() => {
                 tracing::warn!(%error, "database unavailable");
                 ApiError::new(

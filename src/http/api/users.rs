@@ -283,12 +283,13 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
-    if state
-        .store
-        .delete_user(caller.company_id, user_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT.into_response())
+    let user_id = user_id(&id)?;
+    if state.store.delete_user(caller.company_id, user_id).await? {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        response
+            .extensions_mut()
+            .insert(UserChange::deleted(user_id));
+        Ok(response)
     } else {
         Err(ApiError::not_found(format!("no user with id '{id}'")))
     }

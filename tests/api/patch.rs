@@ -20,6 +20,8 @@ both_backends!(
     concurrent_patches_lose_no_update,
     a_noop_patch_keeps_the_version,
     concurrent_writes_with_one_etag_let_exactly_one_win,
+    a_delete_with_a_stale_etag_is_412_and_the_user_remains,
+    a_delete_racing_a_patch_on_one_etag_lets_exactly_one_win,
 );
 
 pub fn patch_body(operations: Value) -> Value {
@@ -555,4 +557,81 @@ async fn concurrent_writes_with_one_etag_let_exactly_one_win(app: TestApp) {
         format!("writer {}", winners[0]),
         "the winner's write is what is stored"
     );
+}
+
+async fn delete_if_match(app: &TestApp, id: &str, version: &str) -> reqwest::Response {
+    app.client
+        .delete(app.scim(&format!("/Users/{id}")))
+        .bearer_auth(&app.key)
+        .header("If-Match", version)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_delete_with_a_stale_etag_is_412_and_the_user_remains(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let v1 = created["meta"]["version"].as_str().unwrap().to_string();
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    )
+    .await;
+    assert_scim_error(delete_if_match(&app, &id, &v1).await, 412, None).await;
+    let kept = app.get_json(&format!("/Users/{id}")).await;
+    assert_eq!(kept["title"], "Lead");
+    assert_eq!(kept["meta"]["version"], body["meta"]["version"]);
+
+    let v2 = body["meta"]["version"].as_str().unwrap();
+    assert_eq!(delete_if_match(&app, &id, v2).await.status(), 204);
+    assert_scim_error(delete_if_match(&app, &id, v2).await, 404, None).await;
+}
+
+async fn a_delete_racing_a_patch_on_one_etag_lets_exactly_one_win(app: TestApp) {
+    for round in 0..5 {
+        let created = app
+            .create_user(&json!({"userName": format!("race{round}@example.com")}))
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        let version = created["meta"]["version"].as_str().unwrap().to_string();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let client = app.client.clone();
+            let url = app.scim(&format!("/Users/{id}"));
+            let key = app.key.clone();
+            let version = version.clone();
+            tasks.push(tokio::spawn(async move {
+                let request = if i % 2 == 0 {
+                    client.delete(url)
+                } else {
+                    client.patch(url).json(&patch_body(
+                        json!([{"op": "replace", "path": "title", "value": format!("writer {i}")}]),
+                    ))
+                };
+                let response = request
+                    .bearer_auth(key)
+                    .header("If-Match", version)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), i)
+            }));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (status, i) = task.await.unwrap();
+            assert!(matches!(status, 200 | 204 | 404 | 412), "{status}");
+            if status == 200 || status == 204 {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "one write per ETag: {winners:?}");
+        let stored = app.get(&format!("/Users/{id}")).await;
+        if winners[0] % 2 == 0 {
+            assert_eq!(stored.status(), 404, "the delete won");
+        } else {
+            assert_eq!(stored.status(), 200, "a patch won and is not deleted");
+        }
+    }
 }

@@ -285,7 +285,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     if state
         .store
-        .delete_user(caller.company_id, user_id(&id)?)
+        .delete_user(caller.company_id, user_id(&id)?, None)
         .await?
     {
         Ok(StatusCode::NO_CONTENT.into_response())

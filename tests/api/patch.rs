@@ -10,6 +10,8 @@ both_backends!(
     replace_add_remove_with_paths,
     no_path_replace_with_dotted_keys_and_urn_keys,
     add_to_a_filtered_path_with_no_match_creates_the_entry,
+    a_filtered_path_takes_a_value_object,
+    no_path_add_merges_and_capitalised_remove_removes,
     remove_with_a_value_filter_removes_matching_entries,
     add_appends_to_multi_valued_attributes,
     operations_apply_all_or_nothing,
@@ -152,6 +154,88 @@ async fn add_to_a_filtered_path_with_no_match_creates_the_entry(app: TestApp) {
     assert_eq!(teamtailor["email"], "w@work.com");
 }
 
+async fn a_filtered_path_takes_a_value_object(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "phones@example.com",
+                             "phoneNumbers": [{"type": "mobile", "value": "+46 70 1"}]}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "add", "path": "phoneNumbers[type eq \"work\"]",
+                "value": {"value": "+46 8 1", "primary": true}}]),
+    )
+    .await;
+    assert_eq!(
+        body["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+46 70 1"},
+               {"type": "work", "value": "+46 8 1", "primary": true}]),
+        "no work phone yet: the entry is created from the filter and the value"
+    );
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"]",
+                "value": {"value": "+46 8 2"}}]),
+    )
+    .await;
+    assert_eq!(
+        body["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+46 70 1"},
+               {"type": "work", "value": "+46 8 2", "primary": true}]),
+        "only the matching entry changes; sub-attributes not sent are kept"
+    );
+    assert_eq!(app.teamtailor_user(id).await["phone"], "+46 8 2");
+    let response = patch(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"]", "value": "+46 8 3"}]),
+    )
+    .await;
+    assert_scim_error(response, 400, Some("invalidValue")).await;
+}
+
+async fn no_path_add_merges_and_capitalised_remove_removes(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "add", "value": {
+            "title": "Lead",
+            "name": {"givenName": "Patricia"},
+            "emails": [{"type": "other", "value": "p@other.com"}],
+        }}]),
+    )
+    .await;
+    assert_eq!(body["title"], "Lead");
+    assert_eq!(
+        body["name"],
+        json!({"givenName": "Patricia", "familyName": "Doe"}),
+        "add merges into a complex attribute"
+    );
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "p@work.com", "type": "work", "primary": true},
+               {"value": "p@home.com", "type": "home"},
+               {"value": "p@other.com", "type": "other"}]),
+        "add appends to a multi-valued attribute"
+    );
+    let body = patched(
+        &app,
+        &id,
+        json!([
+            {"op": "Remove", "path": "emails[type eq \"other\"]"},
+            {"op": "Remove", "path": "title"},
+            {"op": "REMOVE", "path": "name.givenName"},
+        ]),
+    )
+    .await;
+    assert_eq!(body["emails"].as_array().unwrap().len(), 2);
+    assert!(body.get("title").is_none());
+    assert_eq!(body["name"], json!({"familyName": "Doe"}));
+}
+
 async fn remove_with_a_value_filter_removes_matching_entries(app: TestApp) {
     let (id, _) = new_user(&app).await;
     let body = patched(
@@ -232,7 +316,72 @@ async fn operations_apply_all_or_nothing(app: TestApp) {
 
 async fn patch_error_cases(app: TestApp) {
     let (id, created) = new_user(&app).await;
+    app.create_user(&json!({"userName": "taken@example.com"}))
+        .await;
     let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "taken@example.com"}]),
+            ),
+            409,
+            "uniqueness",
+        ),
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "TAKEN@example.com"}]),
+            ),
+            409,
+            "uniqueness",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": 5, "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": ["title"], "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (patch_body(json!(["replace"])), 400, "invalidSyntax"),
+        (
+            patch_body(json!([{"op": "replace", "path": "title", "value": "x"}, 7])),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            patch_body(json!([{"op": 1, "path": "title", "value": "x"}])),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            patch_body(json!([{"op": ["replace"], "path": "title", "value": "x"}])),
+            400,
+            "invalidSyntax",
+        ),
+        // A null value removes, and userName is required.
+        (
+            patch_body(json!([{"op": "replace", "path": "userName", "value": null}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "value": {"userName": null}}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "meta", "value": {"resourceType": "Group"}}]),
+            ),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "remove", "path": "meta"}])),
+            400,
+            "mutability",
+        ),
         (
             json!({"Operations": [{"op": "frobnicate", "path": "title", "value": "x"}]}),
             400,

@@ -56,9 +56,28 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
 }
 
-/// What a handler that panicked answers: a 500 SCIM error (the panic itself
-/// is logged).
+/// What a SCIM handler that panicked answers: a 500 SCIM error (the panic
+/// itself is logged).
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    log_panic(panic.as_ref());
+    ScimError::Internal(PANIC_DETAIL.into()).into_response()
+}
+
+/// What a `/v1` handler that panicked answers: a 500 JSON:API error.
+pub fn api_panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    log_panic(panic.as_ref());
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal Server Error",
+        PANIC_DETAIL,
+    )
+    .into_response()
+}
+
+const PANIC_DETAIL: &str = "the server failed while handling this request; see the server log";
+
+fn log_panic(panic: &(dyn std::any::Any + Send)) {
     let message = panic
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -66,8 +85,6 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
         .unwrap_or("unknown");
     tracing::error!(panic = message, "a request handler panicked");
     metrics::counter!("handler_panics_total").increment(1);
-    ScimError::Internal("the server failed while handling this request; see the server log".into())
-        .into_response()
 }
 
 /// The name of the first query parameter whose name or value, once
@@ -107,4 +124,25 @@ fn undecodable_param(query: Option<&str>) -> Option<String> {
             (None, _) => Some(String::from_utf8_lossy(name.as_bytes()).into_owned()),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_under_v1_answers_a_json_api_500() {
+        let response = api_panic_response(Box::new("boom"));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[axum::http::header::CONTENT_TYPE],
+            super::super::api::JSON_API
+        );
+        let response = panic_response(Box::new(String::from("boom")));
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.headers()[axum::http::header::CONTENT_TYPE],
+            crate::http::SCIM_CONTENT_TYPE
+        );
+    }
 }

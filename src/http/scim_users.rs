@@ -252,15 +252,16 @@ pub async fn delete(
     Segment(id): Segment,
 ) -> Result<Response, ScimError> {
     let user_id = user_id(&id)?;
-    if let Some(if_match) = precondition(&headers, header::IF_MATCH) {
-        let current = state
-            .store
-            .get_user(caller.company_id, user_id)
-            .await?
-            .ok_or_else(|| ScimError::user_not_found(&id))?;
-        check_if_match(Some(if_match), &current)?;
-    }
-    if state.store.delete_user(caller.company_id, user_id).await? {
+    let deleted = match precondition(&headers, header::IF_MATCH) {
+        None => {
+            state
+                .store
+                .delete_user(caller.company_id, user_id, None)
+                .await?
+        }
+        Some(if_match) => delete_if_match(&state, caller.company_id, user_id, if_match).await?,
+    };
+    if deleted {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response
             .extensions_mut()
@@ -270,6 +271,35 @@ pub async fn delete(
         Err(ScimError::user_not_found(&id))
     }
 }
+
+/// Deletes the user only at a version `If-Match` names: the delete is
+/// conditional on the version read, so a write landing in between is not
+/// lost. Looks again when the version moved (the list may name the new one
+/// too, e.g. `*`).
+async fn delete_if_match(
+    state: &AppState,
+    company_id: i64,
+    user_id: i64,
+    if_match: &str,
+) -> Result<bool, ScimError> {
+    for _ in 0..CONDITIONAL_DELETES {
+        let Some(current) = state.store.get_user(company_id, user_id).await? else {
+            return Ok(false);
+        };
+        check_if_match(Some(if_match), &current)?;
+        if state
+            .store
+            .delete_user(company_id, user_id, Some(current.version))
+            .await?
+        {
+            return Ok(true);
+        }
+    }
+    Err(version_mismatch())
+}
+
+/// Attempts before a delete under constant concurrent writes gives up (412).
+const CONDITIONAL_DELETES: usize = 4;
 
 fn sort_order(sort_by: Option<&str>, sort_order: Option<&str>) -> Result<UserOrder, ScimError> {
     let descending = match sort_order.map(str::trim) {

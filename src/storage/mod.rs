@@ -283,10 +283,13 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = StoreResult<User>> + Send
     where
         F: FnMut(&User) -> StoreResult<Option<UserData>> + Send;
+    /// Whether a user was deleted; with `version`, only if the user is still
+    /// at that version (checked by the delete itself, so no write is lost).
     fn delete_user(
         &self,
         company_id: i64,
         id: i64,
+        version: Option<i64>,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
     fn list_users(
         &self,
@@ -446,8 +449,13 @@ impl Store for Database {
     {
         delegate!(self, s => s.modify_user(company_id, id, change))
     }
-    async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
-        delegate!(self, s => s.delete_user(company_id, id))
+    async fn delete_user(
+        &self,
+        company_id: i64,
+        id: i64,
+        version: Option<i64>,
+    ) -> StoreResult<bool> {
+        delegate!(self, s => s.delete_user(company_id, id, version))
     }
     async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
         delegate!(self, s => s.list_users(company_id, query))

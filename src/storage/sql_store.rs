@@ -889,12 +889,20 @@ macro_rules! impl_sql_store {
                 Ok(user_from_row(&row)?)
             }
 
-            async fn delete_user(&self, company_id: i64, id: i64) -> StoreResult<bool> {
-                let result = sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2")
-                    .bind(company_id)
-                    .bind(id)
-                    .execute(&self.writer)
-                    .await?;
+            async fn delete_user(&self, company_id: i64, id: i64, version: Option<i64>) -> StoreResult<bool> {
+                let result = match version {
+                    None => sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2")
+                        .bind(company_id)
+                        .bind(id),
+                    Some(version) => {
+                        sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2 AND version = $3")
+                            .bind(company_id)
+                            .bind(id)
+                            .bind(version)
+                    }
+                }
+                .execute(&self.writer)
+                .await?;
                 Ok(result.rows_affected() > 0)
             }
 

@@ -10,6 +10,8 @@ both_backends!(
     replace_add_remove_with_paths,
     no_path_replace_with_dotted_keys_and_urn_keys,
     add_to_a_filtered_path_with_no_match_creates_the_entry,
+    a_filtered_path_takes_a_value_object,
+    no_path_add_merges_and_capitalised_remove_removes,
     remove_with_a_value_filter_removes_matching_entries,
     add_appends_to_multi_valued_attributes,
     operations_apply_all_or_nothing,
@@ -20,6 +22,8 @@ both_backends!(
     concurrent_patches_lose_no_update,
     a_noop_patch_keeps_the_version,
     concurrent_writes_with_one_etag_let_exactly_one_win,
+    a_delete_with_a_stale_etag_is_412_and_the_user_remains,
+    a_delete_racing_a_patch_on_one_etag_lets_exactly_one_win,
 );
 
 pub fn patch_body(operations: Value) -> Value {
@@ -150,6 +154,88 @@ async fn add_to_a_filtered_path_with_no_match_creates_the_entry(app: TestApp) {
     assert_eq!(teamtailor["email"], "w@work.com");
 }
 
+async fn a_filtered_path_takes_a_value_object(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "phones@example.com",
+                             "phoneNumbers": [{"type": "mobile", "value": "+46 70 1"}]}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "add", "path": "phoneNumbers[type eq \"work\"]",
+                "value": {"value": "+46 8 1", "primary": true}}]),
+    )
+    .await;
+    assert_eq!(
+        body["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+46 70 1"},
+               {"type": "work", "value": "+46 8 1", "primary": true}]),
+        "no work phone yet: the entry is created from the filter and the value"
+    );
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"]",
+                "value": {"value": "+46 8 2"}}]),
+    )
+    .await;
+    assert_eq!(
+        body["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+46 70 1"},
+               {"type": "work", "value": "+46 8 2", "primary": true}]),
+        "only the matching entry changes; sub-attributes not sent are kept"
+    );
+    assert_eq!(app.teamtailor_user(id).await["phone"], "+46 8 2");
+    let response = patch(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "phoneNumbers[type eq \"work\"]", "value": "+46 8 3"}]),
+    )
+    .await;
+    assert_scim_error(response, 400, Some("invalidValue")).await;
+}
+
+async fn no_path_add_merges_and_capitalised_remove_removes(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "add", "value": {
+            "title": "Lead",
+            "name": {"givenName": "Patricia"},
+            "emails": [{"type": "other", "value": "p@other.com"}],
+        }}]),
+    )
+    .await;
+    assert_eq!(body["title"], "Lead");
+    assert_eq!(
+        body["name"],
+        json!({"givenName": "Patricia", "familyName": "Doe"}),
+        "add merges into a complex attribute"
+    );
+    assert_eq!(
+        body["emails"],
+        json!([{"value": "p@work.com", "type": "work", "primary": true},
+               {"value": "p@home.com", "type": "home"},
+               {"value": "p@other.com", "type": "other"}]),
+        "add appends to a multi-valued attribute"
+    );
+    let body = patched(
+        &app,
+        &id,
+        json!([
+            {"op": "Remove", "path": "emails[type eq \"other\"]"},
+            {"op": "Remove", "path": "title"},
+            {"op": "REMOVE", "path": "name.givenName"},
+        ]),
+    )
+    .await;
+    assert_eq!(body["emails"].as_array().unwrap().len(), 2);
+    assert!(body.get("title").is_none());
+    assert_eq!(body["name"], json!({"familyName": "Doe"}));
+}
+
 async fn remove_with_a_value_filter_removes_matching_entries(app: TestApp) {
     let (id, _) = new_user(&app).await;
     let body = patched(
@@ -230,7 +316,72 @@ async fn operations_apply_all_or_nothing(app: TestApp) {
 
 async fn patch_error_cases(app: TestApp) {
     let (id, created) = new_user(&app).await;
+    app.create_user(&json!({"userName": "taken@example.com"}))
+        .await;
     let cases: Vec<(Value, u16, &str)> = vec![
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "taken@example.com"}]),
+            ),
+            409,
+            "uniqueness",
+        ),
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "userName", "value": "TAKEN@example.com"}]),
+            ),
+            409,
+            "uniqueness",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": 5, "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "path": ["title"], "value": "x"}])),
+            400,
+            "invalidPath",
+        ),
+        (patch_body(json!(["replace"])), 400, "invalidSyntax"),
+        (
+            patch_body(json!([{"op": "replace", "path": "title", "value": "x"}, 7])),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            patch_body(json!([{"op": 1, "path": "title", "value": "x"}])),
+            400,
+            "invalidSyntax",
+        ),
+        (
+            patch_body(json!([{"op": ["replace"], "path": "title", "value": "x"}])),
+            400,
+            "invalidSyntax",
+        ),
+        // A null value removes, and userName is required.
+        (
+            patch_body(json!([{"op": "replace", "path": "userName", "value": null}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "replace", "value": {"userName": null}}])),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(
+                json!([{"op": "replace", "path": "meta", "value": {"resourceType": "Group"}}]),
+            ),
+            400,
+            "mutability",
+        ),
+        (
+            patch_body(json!([{"op": "remove", "path": "meta"}])),
+            400,
+            "mutability",
+        ),
         (
             json!({"Operations": [{"op": "frobnicate", "path": "title", "value": "x"}]}),
             400,
@@ -555,4 +706,81 @@ async fn concurrent_writes_with_one_etag_let_exactly_one_win(app: TestApp) {
         format!("writer {}", winners[0]),
         "the winner's write is what is stored"
     );
+}
+
+async fn delete_if_match(app: &TestApp, id: &str, version: &str) -> reqwest::Response {
+    app.client
+        .delete(app.scim(&format!("/Users/{id}")))
+        .bearer_auth(&app.key)
+        .header("If-Match", version)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_delete_with_a_stale_etag_is_412_and_the_user_remains(app: TestApp) {
+    let (id, created) = new_user(&app).await;
+    let v1 = created["meta"]["version"].as_str().unwrap().to_string();
+    let body = patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    )
+    .await;
+    assert_scim_error(delete_if_match(&app, &id, &v1).await, 412, None).await;
+    let kept = app.get_json(&format!("/Users/{id}")).await;
+    assert_eq!(kept["title"], "Lead");
+    assert_eq!(kept["meta"]["version"], body["meta"]["version"]);
+
+    let v2 = body["meta"]["version"].as_str().unwrap();
+    assert_eq!(delete_if_match(&app, &id, v2).await.status(), 204);
+    assert_scim_error(delete_if_match(&app, &id, v2).await, 404, None).await;
+}
+
+async fn a_delete_racing_a_patch_on_one_etag_lets_exactly_one_win(app: TestApp) {
+    for round in 0..5 {
+        let created = app
+            .create_user(&json!({"userName": format!("race{round}@example.com")}))
+            .await;
+        let id = created["id"].as_str().unwrap().to_string();
+        let version = created["meta"]["version"].as_str().unwrap().to_string();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let client = app.client.clone();
+            let url = app.scim(&format!("/Users/{id}"));
+            let key = app.key.clone();
+            let version = version.clone();
+            tasks.push(tokio::spawn(async move {
+                let request = if i % 2 == 0 {
+                    client.delete(url)
+                } else {
+                    client.patch(url).json(&patch_body(
+                        json!([{"op": "replace", "path": "title", "value": format!("writer {i}")}]),
+                    ))
+                };
+                let response = request
+                    .bearer_auth(key)
+                    .header("If-Match", version)
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), i)
+            }));
+        }
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (status, i) = task.await.unwrap();
+            assert!(matches!(status, 200 | 204 | 404 | 412), "{status}");
+            if status == 200 || status == 204 {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "one write per ETag: {winners:?}");
+        let stored = app.get(&format!("/Users/{id}")).await;
+        if winners[0] % 2 == 0 {
+            assert_eq!(stored.status(), 404, "the delete won");
+        } else {
+            assert_eq!(stored.status(), 200, "a patch won and is not deleted");
+        }
+    }
 }

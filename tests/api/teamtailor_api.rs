@@ -16,6 +16,7 @@ both_backends!(
     a_connector_sync_walks_links_next_and_sees_each_user_once,
     the_api_version_is_checked_before_the_key,
     keys_are_checked_in_the_api_error_format,
+    a_wrong_method_is_405_in_the_api_error_format,
     scopes_decide_who_reads_and_writes,
     invalid_attributes_are_422_with_a_pointer,
     too_long_attributes_are_422_with_a_pointer,
@@ -200,6 +201,44 @@ async fn keys_are_checked_in_the_api_error_format(app: TestApp) {
     assert_api_error(app.api(Method::GET, "/nope", None).await, 404).await;
     assert_api_error(app.api(Method::GET, "/users/999999", None).await, 404).await;
     assert_api_error(app.api(Method::GET, "/users/abc", None).await, 404).await;
+}
+
+async fn a_wrong_method_is_405_in_the_api_error_format(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "method@example.com"}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let body = api_user("method@example.com", json!({}));
+    for (method, path, allowed) in [
+        (Method::PUT, format!("/users/{id}"), "GET,HEAD,PATCH,DELETE"),
+        (
+            Method::POST,
+            format!("/users/{id}"),
+            "GET,HEAD,PATCH,DELETE",
+        ),
+        (Method::DELETE, "/users".to_string(), "GET,HEAD,POST"),
+        (Method::PUT, "/users".to_string(), "GET,HEAD,POST"),
+    ] {
+        let response = app.api(method.clone(), &path, Some(&body)).await;
+        let allow: HashSet<String> = response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect();
+        assert_eq!(
+            allow,
+            allowed.split(',').map(String::from).collect(),
+            "{method} {path}"
+        );
+        let error = assert_api_error(response, 405).await;
+        assert_eq!(error["errors"][0]["code"], "method_not_allowed");
+    }
+    assert_eq!(
+        app.get_json(&format!("/Users/{id}")).await["userName"],
+        "method@example.com",
+        "the user is untouched"
+    );
 }
 
 async fn scopes_decide_who_reads_and_writes(app: TestApp) {

@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
 use serde_json::Value;
+use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::keys::Scope;
 
@@ -35,7 +36,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/users/{id}",
             get(users::get).patch(users::update).delete(users::delete),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        // Inside the journal and rate-limit headers, so a panic's 500 gets both.
+        .layer(CatchPanicLayer::custom(super::guard::api_panic_response))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             super::faults::inject,
@@ -49,6 +53,15 @@ pub fn router(state: AppState) -> Router<AppState> {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; this server has /v1/users")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method Not Allowed",
+        "this method is not supported on this endpoint; see the Allow header",
+    )
 }
 
 /// Version, then key, then rate limit, then scope, as Teamtailor orders them:

@@ -284,7 +284,11 @@ pub async fn delete(
     Segment(id): Segment,
 ) -> Result<Response, ApiError> {
     let user_id = user_id(&id)?;
-    if state.store.delete_user(caller.company_id, user_id).await? {
+    if state
+        .store
+        .delete_user(caller.company_id, user_id, None)
+        .await?
+    {
         let mut response = StatusCode::NO_CONTENT.into_response();
         response
             .extensions_mut()

@@ -792,3 +792,36 @@ async fn repeated_failures_from_one_address_are_rate_limited() {
     assert!(blocked.headers().contains_key("retry-after"));
     assert_scim_error(blocked, 429, None).await;
 }
+
+#[tokio::test]
+async fn operator_token_guesses_count_toward_the_same_limit() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.admin_token = Some(teamtailor_scim::keys::Secret::new("operator"))
+    })
+    .await
+    .unwrap();
+    let admin = |token: String| {
+        app.client
+            .get(format!("{}/admin/keys", app.address))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(admin(format!("guess-{i}")).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let blocked = admin("operator".into()).await.unwrap();
+    assert_eq!(
+        blocked.status(),
+        429,
+        "even the right operator token waits once the address is blocked"
+    );
+    assert!(blocked.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.get("/Users").await.status(),
+        429,
+        "one limit per address, whichever surface was guessed at"
+    );
+}

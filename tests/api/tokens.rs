@@ -1,13 +1,15 @@
 //! OAuth client credentials, the server's access tokens, trusted external
 //! issuers, key lifecycle and failure limiting.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use teamtailor_scim::auth::issuers::IssuerConfig;
-use teamtailor_scim::keys::Scope;
+use teamtailor_scim::auth::usage::FLUSH_EVERY;
+use teamtailor_scim::keys::{KeyDigest, Scope};
+use teamtailor_scim::storage::{Database, Store};
 use teamtailor_scim::Settings;
 
 use crate::both_backends;
@@ -18,6 +20,7 @@ both_backends!(
     token_endpoint_errors_follow_rfc_6749,
     revoking_a_key_ends_its_tokens,
     a_signing_key_rotated_from_the_command_line_is_used_at_once,
+    last_use_is_written_in_batches_not_per_request,
 );
 
 const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
@@ -241,6 +244,57 @@ async fn revoking_a_key_ends_its_tokens(app: TestApp) {
     assert!(app.cli(&["tokens", "revoke", &id]).await.status.success());
     crate::helpers::key_poll().await;
     assert_eq!(scim_with(&app, &jwt).await, 401);
+}
+
+async fn last_used(store: &Database, secret: &str) -> Option<i64> {
+    let digest = KeyDigest::of(secret);
+    store
+        .list_keys(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.digest.matches(&digest))
+        .expect("the key is listed")
+        .last_used_at
+}
+
+/// Waits (up to two flush intervals) until `secret`'s last use is written.
+async fn written(store: &Database, secret: &str) -> i64 {
+    let deadline = Instant::now() + FLUSH_EVERY * 2;
+    loop {
+        if let Some(at) = last_used(store, secret).await {
+            return at;
+        }
+        assert!(Instant::now() < deadline, "no batch was written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn last_use_is_written_in_batches_not_per_request(app: TestApp) {
+    let store = Database::connect(&app.database_url).await.unwrap();
+    let first = app.key_for("default", &[Scope::Scim]).await;
+    let second = app.key_for("default", &[Scope::Scim]).await;
+    // A batch seen through the first key: the next is a whole interval away.
+    assert_eq!(scim_with(&app, &first).await, 200);
+    let first_batch = written(&store, &first).await;
+    let batch_seen = Instant::now();
+
+    assert_eq!(scim_with(&app, &second).await, 200);
+    assert_eq!(scim_with(&app, &first).await, 200);
+    assert_eq!(
+        last_used(&store, &second).await,
+        None,
+        "right after a request, its key's last use is not yet written"
+    );
+    assert_eq!(last_used(&store, &first).await, Some(first_batch));
+
+    let second_batch = written(&store, &second).await;
+    assert!(
+        batch_seen.elapsed() >= FLUSH_EVERY / 2,
+        "written with the next batch"
+    );
+    assert!(second_batch > first_batch);
+    assert!(last_used(&store, &first).await.unwrap() > first_batch);
 }
 
 fn kid_of(token: &str) -> String {

@@ -2,11 +2,11 @@
 //! key (the OAuth client) they were issued to. Signing keys carry a `kid` and
 //! are stored, so every instance verifies what any instance issued. A poll
 //! every `POLL_EVERY` picks up a rotation made elsewhere (the command line,
-//! another instance); an unknown `kid` reloads at once, at most once per
-//! `RELOAD_GAP` so forged kids cannot hammer the database. A retired key
+//! another instance); an unknown `kid` reloads at once, sharing one reload
+//! per `RELOAD_GAP` so forged kids cannot hammer the database. A retired key
 //! verifies only as long as a token it signed can be valid.
 
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -49,7 +49,8 @@ pub struct TokenIssuer {
     configured: Option<SigningKey>,
     /// The stored keys that can still verify a token, newest first.
     stored: RwLock<Vec<SigningKey>>,
-    last_reload: Mutex<Instant>,
+    /// When the latest reload began.
+    last_reload: tokio::sync::Mutex<Instant>,
 }
 
 pub fn new_signing_key() -> SigningKey {
@@ -98,7 +99,7 @@ impl TokenIssuer {
             issuer: issuer.to_string(),
             configured,
             stored: RwLock::new(stored),
-            last_reload: Mutex::new(Instant::now()),
+            last_reload: tokio::sync::Mutex::new(Instant::now()),
         })
     }
 
@@ -144,35 +145,37 @@ impl TokenIssuer {
 
     /// Reads the stored keys again (after a rotation, or on the poll).
     pub async fn reload(&self, store: &Database) -> Result<(), StoreError> {
+        let mut last = self.last_reload.lock().await;
+        self.reload_locked(store, &mut last).await
+    }
+
+    /// Reloads run one at a time, so an older read never replaces a newer.
+    async fn reload_locked(&self, store: &Database, last: &mut Instant) -> Result<(), StoreError> {
+        let started = Instant::now();
         let mut keys = store.signing_keys().await?;
         let now = now_micros();
         keys.retain(|k| verifies(k, now));
         *self.stored.write().expect("signing keys lock") = keys;
+        *last = started;
         Ok(())
     }
 
-    /// Whether this `kid` is one of ours, reloading once if it is new (another
-    /// instance may have rotated since the last poll).
+    /// Whether this `kid` is one of ours, reloading if it is new (another
+    /// instance may have rotated since the last poll). Requests with new kids
+    /// share one reload per `RELOAD_GAP`, waiting for it at most that long.
     pub async fn knows(&self, kid: &str, store: &Database) -> bool {
         if self.secret(kid).is_some() {
             return true;
         }
-        if !self.may_reload() {
-            return false;
-        }
-        if let Err(error) = self.reload(store).await {
-            tracing::warn!(%error, "cannot read the signing keys");
+        let asked = Instant::now();
+        let mut last = self.last_reload.lock().await;
+        if *last < asked {
+            tokio::time::sleep(RELOAD_GAP.saturating_sub(last.elapsed())).await;
+            if let Err(error) = self.reload_locked(store, &mut last).await {
+                tracing::warn!(%error, "cannot read the signing keys");
+            }
         }
         self.secret(kid).is_some()
-    }
-
-    fn may_reload(&self) -> bool {
-        let mut last = self.last_reload.lock().expect("signing keys reload lock");
-        if last.elapsed() < RELOAD_GAP {
-            return false;
-        }
-        *last = Instant::now();
-        true
     }
 
     fn secret(&self, kid: &str) -> Option<Vec<u8>> {

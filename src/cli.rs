@@ -526,7 +526,7 @@ async fn rotate_signing_key(database_url: &str) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!(
-        "New access tokens are signed with key {kid} once servers restart; tokens signed before stay valid until they expire."
+        "Running servers sign new access tokens with key {kid} within a second (those started with --jwt-secret keep signing with it); tokens signed before stay valid until they expire."
     );
     Ok(())
 }

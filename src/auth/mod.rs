@@ -46,9 +46,52 @@ pub enum AuthFailure {
     Blocked(u64),
 }
 
+/// Why a presented credential was refused: for the log, never the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    UnknownKey,
+    UnusableKey,
+    UnknownSigningKey,
+    ExpiredToken,
+    InvalidToken,
+    /// A valid token of a key since revoked or expired.
+    UnusableTokenKey,
+    UntrustedIssuer,
+    InvalidIssuerToken,
+    /// The key could not be looked up.
+    Unavailable,
+}
+
+impl Rejection {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::UnknownKey => "unknown API key",
+            Rejection::UnusableKey => "revoked or expired API key",
+            Rejection::UnknownSigningKey => "access token signed by an unknown or retired key",
+            Rejection::ExpiredToken => "expired access token",
+            Rejection::InvalidToken => "access token with a bad signature or claims",
+            Rejection::UnusableTokenKey => "access token of a revoked or expired API key",
+            Rejection::UntrustedIssuer => "token from an untrusted issuer",
+            Rejection::InvalidIssuerToken => "issuer token with a bad signature or claims",
+            Rejection::Unavailable => "key lookup failed",
+        }
+    }
+}
+
+/// The one log line of a refused request: where from and why, never the
+/// credential. `blocked_for` is set when this failure blocked the address.
+pub fn log_failure(source: Option<IpAddr>, reason: &str, blocked_for: Option<u64>) {
+    tracing::warn!(
+        source = source.map(tracing::field::display),
+        reason,
+        blocked_for,
+        "authentication failed"
+    );
+}
+
 pub struct Authenticator {
     pub store: Arc<Database>,
-    pub tokens: TokenIssuer,
+    pub tokens: Arc<TokenIssuer>,
     pub issuers: Vec<TrustedIssuer>,
     pub usage: Arc<KeyUsage>,
     pub keys: Arc<KeyCache>,
@@ -89,6 +132,8 @@ impl Authenticator {
     pub fn new(store: Arc<Database>, tokens: TokenIssuer, issuers: Vec<TrustedIssuer>) -> Self {
         let usage = Arc::new(KeyUsage::default());
         usage.spawn_flusher(store.clone());
+        let tokens = Arc::new(tokens);
+        tokens.spawn_poll(store.clone());
         Authenticator {
             keys: KeyCache::start(store.clone()),
             store,
@@ -99,14 +144,20 @@ impl Authenticator {
         }
     }
 
-    /// Counts a failed client authentication elsewhere (the token endpoint);
-    /// returns the wait when the address is now blocked.
-    pub fn record_failure(&self, source: Option<IpAddr>) -> Option<u64> {
-        source.and_then(|ip| self.failures.record_failure(ip))
+    /// Refuses a request from an address blocked after repeated failures,
+    /// before its credential is read; returns the wait.
+    pub fn refuse_if_blocked(&self, source: Option<IpAddr>) -> Option<u64> {
+        let wait = source.and_then(|ip| self.failures.blocked_for(ip))?;
+        log_failure(source, "address blocked after repeated failures", None);
+        Some(wait)
     }
 
-    pub fn blocked_for(&self, source: Option<IpAddr>) -> Option<u64> {
-        source.and_then(|ip| self.failures.blocked_for(ip))
+    /// Counts and logs a wrong credential; returns the wait when the address
+    /// is now blocked.
+    pub fn record_failure(&self, source: Option<IpAddr>, reason: &str) -> Option<u64> {
+        let wait = source.and_then(|ip| self.failures.record_failure(ip));
+        log_failure(source, reason, wait);
+        wait
     }
 
     pub async fn authenticate(
@@ -114,30 +165,30 @@ impl Authenticator {
         headers: &HeaderMap,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
-        if let Some(wait) = source.and_then(|ip| self.failures.blocked_for(ip)) {
+        if let Some(wait) = self.refuse_if_blocked(source) {
             return Err(AuthFailure::Blocked(wait));
         }
-        let result = match presented_credential(headers) {
-            None => Err(AuthFailure::Missing),
-            Some(credential) => self.resolve(credential).await.ok_or(AuthFailure::Invalid),
+        let Some(credential) = presented_credential(headers) else {
+            log_failure(source, "no credential", None);
+            return Err(AuthFailure::Missing);
         };
-        if matches!(result, Err(AuthFailure::Invalid)) {
-            if let Some(wait) = source.and_then(|ip| self.failures.record_failure(ip)) {
-                tracing::warn!(source = ?source, "too many authentication failures; blocking for {wait}s");
-                return Err(AuthFailure::Blocked(wait));
-            }
+        match self.resolve(credential).await {
+            Ok(caller) => Ok(caller),
+            Err(rejection) => match self.record_failure(source, rejection.reason()) {
+                Some(wait) => Err(AuthFailure::Blocked(wait)),
+                None => Err(AuthFailure::Invalid),
+            },
         }
-        result
     }
 
-    async fn resolve(&self, credential: &str) -> Option<Caller> {
+    async fn resolve(&self, credential: &str) -> Result<Caller, Rejection> {
         match jsonwebtoken::decode_header(credential) {
             Ok(header) => self.resolve_token(credential, &header).await,
             Err(_) => self.resolve_key(credential).await,
         }
     }
 
-    async fn resolve_key(&self, token: &str) -> Option<Caller> {
+    async fn resolve_key(&self, token: &str) -> Result<Caller, Rejection> {
         let digest = KeyDigest::of(token);
         let lookup = digest.lookup();
         let stored = match self.keys.by_lookup(&lookup) {
@@ -145,10 +196,10 @@ impl Authenticator {
             None => {
                 let generation = self.keys.generation();
                 let stored = match self.store.key_by_lookup(&lookup).await {
-                    Ok(stored) => stored?,
+                    Ok(stored) => stored.ok_or(Rejection::UnknownKey)?,
                     Err(error) => {
                         tracing::error!(%error, "key lookup failed");
-                        return None;
+                        return Err(Rejection::Unavailable);
                     }
                 };
                 if stored.digest.matches(&digest) {
@@ -157,11 +208,14 @@ impl Authenticator {
                 stored
             }
         };
-        if !stored.digest.matches(&digest) || !stored.is_usable(now_micros()) {
-            return None;
+        if !stored.digest.matches(&digest) {
+            return Err(Rejection::UnknownKey);
+        }
+        if !stored.is_usable(now_micros()) {
+            return Err(Rejection::UnusableKey);
         }
         self.usage.record(stored.id);
-        Some(Caller {
+        Ok(Caller {
             company_id: stored.company_id,
             company_slug: stored.company_slug,
             principal: Principal::ApiKey(stored.id),
@@ -169,22 +223,30 @@ impl Authenticator {
         })
     }
 
-    async fn resolve_token(&self, token: &str, header: &jsonwebtoken::Header) -> Option<Caller> {
-        if let Some(kid) = header.kid.as_deref() {
-            if self.tokens.knows(kid, &self.store).await {
-                return self.resolve_own_token(token, kid).await;
+    async fn resolve_token(
+        &self,
+        token: &str,
+        header: &jsonwebtoken::Header,
+    ) -> Result<Caller, Rejection> {
+        let issuer = unverified_issuer(token).ok_or(Rejection::InvalidToken)?;
+        // Only a token naming this server reloads signing keys on a new kid.
+        if issuer == self.tokens.issuer() {
+            let kid = header.kid.as_deref().ok_or(Rejection::UnknownSigningKey)?;
+            if !self.tokens.knows(kid, &self.store).await {
+                return Err(Rejection::UnknownSigningKey);
             }
+            return self.resolve_own_token(token, kid).await;
         }
-        let issuer = unverified_issuer(token)?;
         let (index, trusted) = self
             .issuers
             .iter()
             .enumerate()
-            .find(|(_, i)| i.issuer == issuer)?;
+            .find(|(_, i)| i.issuer == issuer)
+            .ok_or(Rejection::UntrustedIssuer)?;
         if !trusted.verify(token, header) {
-            return None;
+            return Err(Rejection::InvalidIssuerToken);
         }
-        Some(Caller {
+        Ok(Caller {
             company_id: trusted.company_id,
             company_slug: trusted.company_slug.clone(),
             principal: Principal::Issuer(index),
@@ -194,30 +256,33 @@ impl Authenticator {
 
     /// A token this server issued stays tied to its API key: revoking the key
     /// ends the token too.
-    async fn resolve_own_token(&self, token: &str, kid: &str) -> Option<Caller> {
+    async fn resolve_own_token(&self, token: &str, kid: &str) -> Result<Caller, Rejection> {
         let claims = self.tokens.verify(token, kid)?;
-        let key_id: i64 = claims.sub.parse().ok()?;
+        let key_id: i64 = claims.sub.parse().map_err(|_| Rejection::InvalidToken)?;
         let key = match self.keys.by_id(key_id) {
             Some(cached) => cached,
             None => {
                 let generation = self.keys.generation();
                 let key = match self.store.key_by_id(key_id).await {
-                    Ok(key) => key?,
+                    Ok(key) => key.ok_or(Rejection::UnusableTokenKey)?,
                     Err(error) => {
                         tracing::error!(%error, "key lookup failed");
-                        return None;
+                        return Err(Rejection::Unavailable);
                     }
                 };
                 self.keys.insert(generation, &key);
                 key
             }
         };
-        if !key.is_usable(now_micros()) || key.company_slug != claims.company {
-            return None;
+        if key.company_slug != claims.company {
+            return Err(Rejection::InvalidToken);
+        }
+        if !key.is_usable(now_micros()) {
+            return Err(Rejection::UnusableTokenKey);
         }
         let granted = Scope::parse_list(&claims.scope);
         self.usage.record(key.id);
-        Some(Caller {
+        Ok(Caller {
             company_id: key.company_id,
             company_slug: key.company_slug,
             principal: Principal::ApiKey(key.id),

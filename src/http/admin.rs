@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::admin::{self, company_json, key_json};
-use crate::auth::presented_credential;
+use crate::auth::{log_failure, presented_credential};
 use crate::keys::{KeyDigest, Scope};
 use crate::storage::{JournalQuery, Store, StoreError};
 
+use super::auth::{blocked, source};
 use super::{query_params, AppState};
 use crate::http::extract::Segment;
 
@@ -61,6 +62,8 @@ pub(super) fn store_error(e: StoreError) -> Response {
     }
 }
 
+/// The operator token, with wrong guesses counted and blocked like any other
+/// credential's.
 async fn require_operator(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(expected) = &state.admin_token else {
         return error(
@@ -68,17 +71,34 @@ async fn require_operator(State(state): State<AppState>, request: Request, next:
             "the admin API is off: start the server with --admin-token (TEAMTAILOR_SCIM_ADMIN_TOKEN)",
         );
     };
+    let source = source(&request);
+    if let Some(wait) = state.auth.refuse_if_blocked(source) {
+        return too_many_failures(wait);
+    }
     match presented_credential(request.headers()) {
         Some(token) if expected.matches(&KeyDigest::of(token)) => next.run(request).await,
-        Some(_) => {
-            tracing::info!("rejected an admin request with a wrong operator token");
-            error(StatusCode::UNAUTHORIZED, "wrong operator token")
+        Some(_) => match state.auth.record_failure(source, "wrong operator token") {
+            Some(wait) => too_many_failures(wait),
+            None => error(StatusCode::UNAUTHORIZED, "wrong operator token"),
+        },
+        None => {
+            log_failure(source, "no operator token", None);
+            error(
+                StatusCode::UNAUTHORIZED,
+                "send the operator token as 'Authorization: Bearer TOKEN'",
+            )
         }
-        None => error(
-            StatusCode::UNAUTHORIZED,
-            "send the operator token as 'Authorization: Bearer TOKEN'",
-        ),
     }
+}
+
+fn too_many_failures(wait: u64) -> Response {
+    blocked(
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed authentication attempts from this address; retry in {wait} seconds"),
+        ),
+        wait,
+    )
 }
 
 async fn list_companies(State(state): State<AppState>) -> Response {

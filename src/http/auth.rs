@@ -13,15 +13,20 @@ use crate::scim::ScimError;
 
 use super::AppState;
 
-/// The caller of a request, or why there is none.
+/// The address a request came from.
+pub fn source(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip())
+}
+
+/// The caller of a request, or why there is none; failures are logged.
 pub fn authenticate<'a>(
     state: &'a AppState,
     request: &Request,
 ) -> impl std::future::Future<Output = Result<Caller, AuthFailure>> + Send + 'a {
-    let source = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+    let source = source(request);
     // Only the headers cross the await: a request body is not Sync.
     let headers = request.headers().clone();
     async move { state.auth.authenticate(&headers, source).await }
@@ -56,13 +61,10 @@ pub async fn require_scim(
             ScimError::Unauthorized("missing API key: send 'Authorization: Bearer KEY'".into())
                 .into_response()
         }
-        Err(AuthFailure::Invalid) => {
-            tracing::info!("rejected an unknown, revoked or expired credential");
-            ScimError::Unauthorized(
-                "the API key or token is not valid (unknown, revoked or expired)".into(),
-            )
-            .into_response()
-        }
+        Err(AuthFailure::Invalid) => ScimError::Unauthorized(
+            "the API key or token is not valid (unknown, revoked or expired)".into(),
+        )
+        .into_response(),
         Err(AuthFailure::Blocked(wait)) => blocked(
             ScimError::TooManyRequests(format!(
                 "too many failed authentication attempts from this address; retry in {wait} seconds"

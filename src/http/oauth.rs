@@ -13,9 +13,10 @@ use axum::{Extension, Json};
 use base64::Engine;
 use serde_json::json;
 
+use crate::auth::log_failure;
 use crate::auth::tokens::TOKEN_LIFETIME;
 use crate::keys::{KeyDigest, Scope};
-use crate::storage::{now_micros, Store};
+use crate::storage::{now_micros, ApiKey, Store};
 
 use super::AppState;
 
@@ -93,6 +94,18 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String), OAu
     })
 }
 
+/// The client's key, if the secret is its own and the key still usable.
+fn client_key(key: Option<ApiKey>, secret: &str) -> Result<ApiKey, &'static str> {
+    let key = key.ok_or("unknown OAuth client")?;
+    if !key.digest.matches(&KeyDigest::of(secret)) {
+        return Err("wrong client secret");
+    }
+    if !key.is_usable(now_micros()) {
+        return Err("revoked or expired OAuth client");
+    }
+    Ok(key)
+}
+
 pub async fn token(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -112,7 +125,7 @@ async fn issue(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthError> {
-    if let Some(wait) = state.auth.blocked_for(source) {
+    if let Some(wait) = state.auth.refuse_if_blocked(source) {
         return Err(OAuthError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
@@ -154,11 +167,12 @@ async fn issue(
         (Some(credentials), None, None) => credentials,
         (None, Some(id), Some(secret)) => (id.to_string(), secret.to_string()),
         _ => {
+            log_failure(source, "no client credentials", None);
             return Err(OAuthError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
                 "client authentication is required (client_id and client_secret)",
-            ))
+            ));
         }
     };
     let invalid_client = || OAuthError {
@@ -180,13 +194,11 @@ async fn issue(
         })?,
         Err(_) => None,
     };
-    let key = match key {
-        Some(key) if key.digest.matches(&KeyDigest::of(&secret)) && key.is_usable(now_micros()) => {
-            key
-        }
-        _ => {
-            tracing::info!("rejected client credentials");
-            state.auth.record_failure(source);
+    let key = match client_key(key, &secret) {
+        Ok(key) => key,
+        Err(reason) => {
+            // Blocked or not, the answer stays invalid_client (RFC 6749).
+            state.auth.record_failure(source, reason);
             return Err(invalid_client());
         }
     };

@@ -1,6 +1,7 @@
 //! The command line: `serve` as a real process, keys, companies, shutdown.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -21,6 +22,8 @@ struct Server {
     child: Child,
     url: String,
     output: Vec<String>,
+    /// Log lines (stderr), as they arrive.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 /// Starts `serve` on a free port and reads its banner up to the first blank
@@ -35,11 +38,20 @@ async fn start_server(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     for (k, v) in env {
         command.env(k, v);
     }
     let mut child = command.spawn().expect("start serve");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut log_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = log.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = log_lines.next_line().await {
+            kept.lock().unwrap().push(line);
+        }
+    });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut output = Vec::new();
     let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
@@ -59,7 +71,12 @@ async fn start_server(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]
         output.push(line);
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, url, output }
+    Server {
+        child,
+        url,
+        output,
+        log,
+    }
 }
 
 impl Server {
@@ -349,4 +366,113 @@ async fn the_body_limit_is_set_by_flag_or_environment() {
         413
     );
     assert!(raised.terminate().await.success());
+}
+
+#[tokio::test]
+async fn each_authentication_failure_is_logged_once_without_the_credential() {
+    const KEY: &str = "bootstrap-key-0123456789";
+    const OPERATOR: &str = "operator-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(
+        dir.path(),
+        &[],
+        &[
+            ("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", KEY),
+            ("TEAMTAILOR_SCIM_ADMIN_TOKEN", OPERATOR),
+            ("TEAMTAILOR_SCIM_LOG_FORMAT", "json"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let token: serde_json::Value = client
+        .post(format!("{}/oauth/token", server.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "1"),
+            ("client_secret", KEY),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("an access token");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = jsonwebtoken::decode_header(token).unwrap().kid;
+    let claims = json!({"iss": "teamtailor-scim", "aud": "teamtailor-scim", "sub": "1",
+                        "company": "default", "scope": "scim", "iat": 0, "exp": 4_000_000_000i64});
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"forged-signing-secret"),
+    )
+    .unwrap();
+    let wrong_key = "tt_wrongwrongwrongwrongwrongwrongwrongwrong";
+    let wrong_secret = "wrong-client-secret-0123456789";
+    let wrong_operator = "wrong-operator-token-0123456789";
+
+    let failures = [
+        client
+            .get(format!("{}/v1/users", server.url))
+            .header("Authorization", format!("Token token={wrong_key}"))
+            .header("X-Api-Version", "20240404"),
+        client
+            .get(format!("{}/scim/v2/Users", server.url))
+            .bearer_auth(&forged),
+        client.get(format!("{}/scim/v2/Users", server.url)),
+        client.post(format!("{}/oauth/token", server.url)).form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "1"),
+            ("client_secret", wrong_secret),
+        ]),
+        client
+            .get(format!("{}/admin/keys", server.url))
+            .bearer_auth(wrong_operator),
+    ];
+    for request in failures {
+        assert_eq!(request.send().await.unwrap().status(), 401);
+    }
+    let log = server.log.clone();
+    assert!(server.terminate().await.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = log.lock().unwrap().clone();
+
+    let reasons: Vec<String> = log
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line"))
+        .filter(|entry| entry["fields"]["message"] == "authentication failed")
+        .map(|entry| {
+            assert_eq!(entry["level"], "WARN", "{entry}");
+            assert_eq!(entry["fields"]["source"], "127.0.0.1", "{entry}");
+            entry["fields"]["reason"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "unknown API key",
+            "access token with a bad signature or claims",
+            "no credential",
+            "wrong client secret",
+            "wrong operator token",
+        ],
+        "one line per failure: {log:#?}"
+    );
+    let signature = forged.rsplit('.').next().unwrap();
+    for secret in [
+        KEY,
+        OPERATOR,
+        token,
+        &forged,
+        signature,
+        wrong_key,
+        wrong_secret,
+        wrong_operator,
+    ] {
+        assert!(
+            !log.iter().any(|line| line.contains(secret)),
+            "the log shows a credential: {log:#?}"
+        );
+    }
 }

@@ -1,13 +1,15 @@
 //! OAuth client credentials, the server's access tokens, trusted external
 //! issuers, key lifecycle and failure limiting.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use teamtailor_scim::auth::issuers::IssuerConfig;
-use teamtailor_scim::keys::Scope;
+use teamtailor_scim::auth::usage::FLUSH_EVERY;
+use teamtailor_scim::keys::{KeyDigest, Scope};
+use teamtailor_scim::storage::{Database, Store};
 use teamtailor_scim::Settings;
 
 use crate::both_backends;
@@ -17,6 +19,8 @@ both_backends!(
     client_credentials_give_tokens_that_work_with_the_keys_scopes,
     token_endpoint_errors_follow_rfc_6749,
     revoking_a_key_ends_its_tokens,
+    a_signing_key_rotated_from_the_command_line_is_used_at_once,
+    last_use_is_written_in_batches_not_per_request,
 );
 
 const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
@@ -240,6 +244,217 @@ async fn revoking_a_key_ends_its_tokens(app: TestApp) {
     assert!(app.cli(&["tokens", "revoke", &id]).await.status.success());
     crate::helpers::key_poll().await;
     assert_eq!(scim_with(&app, &jwt).await, 401);
+}
+
+async fn last_used(store: &Database, secret: &str) -> Option<i64> {
+    let digest = KeyDigest::of(secret);
+    store
+        .list_keys(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.digest.matches(&digest))
+        .expect("the key is listed")
+        .last_used_at
+}
+
+/// Waits (up to two flush intervals) until `secret`'s last use is written.
+async fn written(store: &Database, secret: &str) -> i64 {
+    let deadline = Instant::now() + FLUSH_EVERY * 2;
+    loop {
+        if let Some(at) = last_used(store, secret).await {
+            return at;
+        }
+        assert!(Instant::now() < deadline, "no batch was written");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn last_use_is_written_in_batches_not_per_request(app: TestApp) {
+    let store = Database::connect(&app.database_url).await.unwrap();
+    let first = app.key_for("default", &[Scope::Scim]).await;
+    let second = app.key_for("default", &[Scope::Scim]).await;
+    // A batch seen through the first key: the next is a whole interval away.
+    assert_eq!(scim_with(&app, &first).await, 200);
+    let first_batch = written(&store, &first).await;
+    let batch_seen = Instant::now();
+
+    assert_eq!(scim_with(&app, &second).await, 200);
+    assert_eq!(scim_with(&app, &first).await, 200);
+    assert_eq!(
+        last_used(&store, &second).await,
+        None,
+        "right after a request, its key's last use is not yet written"
+    );
+    assert_eq!(last_used(&store, &first).await, Some(first_batch));
+
+    let second_batch = written(&store, &second).await;
+    assert!(
+        batch_seen.elapsed() >= FLUSH_EVERY / 2,
+        "written with the next batch"
+    );
+    assert!(second_batch > first_batch);
+    assert!(last_used(&store, &first).await.unwrap() > first_batch);
+}
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// Waits out the server's signing key poll.
+async fn signing_key_poll() {
+    tokio::time::sleep(teamtailor_scim::auth::tokens::POLL_EVERY * 3).await;
+}
+
+/// Moves a signing key's retirement two hours back, longer than any token lives.
+async fn retire_long_ago(app: &TestApp, kid: &str) {
+    let sql = format!(
+        "UPDATE signing_keys SET retired_at = retired_at - {} WHERE kid = '{kid}'",
+        2 * 3600 * 1_000_000i64
+    );
+    let updated = if app.database_url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        sqlx::query(&sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+        sqlx::query(&sql)
+            .execute(&pool)
+            .await
+            .unwrap()
+            .rows_affected()
+    };
+    assert_eq!(updated, 1, "{kid} is a retired key");
+}
+
+async fn a_signing_key_rotated_from_the_command_line_is_used_at_once(app: TestApp) {
+    let (id, secret) = client(&app, "default", &[Scope::Scim]).await;
+    let token = || async {
+        let issued = app_request_token(&app.address, &id, &secret).await;
+        issued["access_token"].as_str().unwrap().to_string()
+    };
+    let before = token().await;
+
+    let rotated = app.cli(&["signing-keys", "rotate"]).await;
+    assert!(rotated.status.success());
+    signing_key_poll().await;
+    let after = token().await;
+    assert_ne!(
+        kid_of(&after),
+        kid_of(&before),
+        "new tokens carry the new kid"
+    );
+    assert!(String::from_utf8(rotated.stdout)
+        .unwrap()
+        .contains(&kid_of(&after)));
+    assert_eq!(
+        scim_with(&app, &before).await,
+        200,
+        "earlier tokens stay valid"
+    );
+    assert_eq!(scim_with(&app, &after).await, 200);
+
+    // The stored key survives a restart: a new instance signs with it and
+    // verifies what this one issued.
+    let restarted = app.another_instance().await;
+    let from_restarted = app_request_token(&restarted, &id, &secret).await;
+    let from_restarted = from_restarted["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(from_restarted), kid_of(&after));
+    assert_eq!(scim_at(&app, &restarted, &after).await, 200);
+
+    // Once no token it signed can be valid, a retired key verifies nothing.
+    retire_long_ago(&app, &kid_of(&before)).await;
+    signing_key_poll().await;
+    assert_eq!(scim_with(&app, &before).await, 401);
+    assert_eq!(scim_with(&app, &after).await, 200);
+
+    // A key rotated elsewhere is known as soon as one of its tokens arrives.
+    assert!(app.cli(&["signing-keys", "rotate"]).await.status.success());
+    let newer = app.another_instance().await;
+    let from_newer = app_request_token(&newer, &id, &secret).await;
+    let from_newer = from_newer["access_token"].as_str().unwrap();
+    assert_ne!(kid_of(from_newer), kid_of(&after));
+    assert_eq!(scim_with(&app, from_newer).await, 200);
+}
+
+/// An access token from the server at `address`.
+async fn app_request_token(address: &str, id: &str, secret: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{address}/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn scim_at(app: &TestApp, address: &str, token: &str) -> u16 {
+    app.client
+        .get(format!("{address}/scim/v2/Users"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn a_configured_secret_keeps_signing_through_rotations(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        configure(s);
+        s.admin_token = Some(teamtailor_scim::keys::Secret::new("operator"));
+    })
+    .await
+    else {
+        return;
+    };
+    let (id, secret) = client(&app, "default", &[Scope::Scim]).await;
+    let before = app_request_token(&app.address, &id, &secret).await;
+    let before = before["access_token"].as_str().unwrap().to_string();
+    assert!(kid_of(&before).starts_with("config-"));
+    let rotated = app
+        .client
+        .post(format!("{}/admin/signing-keys/rotate", app.address))
+        .bearer_auth("operator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotated.status(), 200);
+    assert!(app.cli(&["signing-keys", "rotate"]).await.status.success());
+    signing_key_poll().await;
+    assert_eq!(
+        scim_with(&app, &before).await,
+        200,
+        "the configured secret still verifies"
+    );
+    let after = app_request_token(&app.address, &id, &secret).await;
+    let after = after["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(after), kid_of(&before), "and still signs");
+    assert_eq!(scim_with(&app, after).await, 200);
+    // Tokens of an instance without the secret verify here too.
+    let plain = app.another_instance().await;
+    let stored = app_request_token(&plain, &id, &secret).await;
+    let stored = stored["access_token"].as_str().unwrap();
+    assert!(!kid_of(stored).starts_with("config-"));
+    assert_eq!(scim_with(&app, stored).await, 200);
+}
+
+#[tokio::test]
+async fn a_configured_secret_keeps_signing_through_rotations_on_sqlite() {
+    a_configured_secret_keeps_signing_through_rotations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_configured_secret_keeps_signing_through_rotations_on_postgres() {
+    a_configured_secret_keeps_signing_through_rotations(Backend::Postgres).await;
 }
 
 fn sign_hs256(claims: &Value, kid: &str, secret: &[u8]) -> String {
@@ -630,4 +845,37 @@ async fn repeated_failures_from_one_address_are_rate_limited() {
     );
     assert!(blocked.headers().contains_key("retry-after"));
     assert_scim_error(blocked, 429, None).await;
+}
+
+#[tokio::test]
+async fn operator_token_guesses_count_toward_the_same_limit() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.admin_token = Some(teamtailor_scim::keys::Secret::new("operator"))
+    })
+    .await
+    .unwrap();
+    let admin = |token: String| {
+        app.client
+            .get(format!("{}/admin/keys", app.address))
+            .bearer_auth(token)
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        statuses.push(admin(format!("guess-{i}")).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses[0], 401);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    let blocked = admin("operator".into()).await.unwrap();
+    assert_eq!(
+        blocked.status(),
+        429,
+        "even the right operator token waits once the address is blocked"
+    );
+    assert!(blocked.headers().contains_key("retry-after"));
+    assert_eq!(
+        app.get("/Users").await.status(),
+        429,
+        "one limit per address, whichever surface was guessed at"
+    );
 }

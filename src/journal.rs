@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -39,7 +40,8 @@ pub struct JournalEntry {
     pub user_agent: Option<String>,
     pub request_body: Option<Value>,
     pub status: u16,
-    pub response_body: Option<Value>,
+    /// Kept as the JSON text it was answered with (never re-encoded).
+    pub response_body: Option<Box<RawValue>>,
     pub latency_ms: f64,
     pub user_id: Option<i64>,
     pub change: Option<Value>,
@@ -86,21 +88,30 @@ pub fn request_body(bytes: &[u8]) -> Option<Value> {
 }
 
 /// A response body as stored: the server's own answers carry no secrets (a
-/// password is never echoed), so only a body short enough to keep whole is
-/// parsed; a longer one is cut as text without building its document.
-pub fn response_body(bytes: &[u8]) -> Option<Value> {
+/// password is never echoed), so a JSON answer is kept as the text it was
+/// sent as, checked but not rebuilt; a long one is cut as text.
+pub fn response_body(bytes: &[u8]) -> Option<Box<RawValue>> {
     if bytes.is_empty() {
         return None;
     }
-    if bytes.len() > MAX_BODY {
+    if bytes.len() <= MAX_BODY {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            if let Ok(raw) = RawValue::from_string(text.to_owned()) {
+                return Some(raw);
+            }
+        }
+    }
+    let text = if bytes.len() > MAX_BODY {
         let text = String::from_utf8_lossy(&bytes[..MAX_BODY]);
-        let text = text.trim_end_matches('\u{fffd}');
-        return Some(Value::String(format!("{text}… ({} bytes)", bytes.len())));
-    }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => Some(redacted(value)),
-        Err(_) => Some(Value::String(String::from_utf8_lossy(bytes).into_owned())),
-    }
+        format!(
+            "{}… ({} bytes)",
+            text.trim_end_matches('\u{fffd}'),
+            bytes.len()
+        )
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
+    };
+    serde_json::value::to_raw_value(&text).ok()
 }
 
 /// A document with secrets replaced, as text cut to size if it is long.

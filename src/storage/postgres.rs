@@ -16,6 +16,9 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping round trip before every query: a broken connection
+            // fails its query (503, retried by clients) and is replaced.
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;

@@ -617,7 +617,7 @@ macro_rules! impl_sql_store {
                             .bind(e.user_agent.as_deref())
                             .bind(e.request_body.as_ref().map(|v| v.to_string()))
                             .bind(i32::from(e.status))
-                            .bind(e.response_body.as_ref().map(|v| v.to_string()))
+                            .bind(e.response_body.as_ref().map(|v| v.get()))
                             .bind((e.latency_ms * 1000.0) as i64)
                             .bind(e.user_id)
                             .bind(e.change.as_ref().map(|v| v.to_string()))
@@ -693,7 +693,9 @@ macro_rules! impl_sql_store {
                             user_agent: row.try_get(8)?,
                             request_body: json(row.try_get(9)?),
                             status: status as u16,
-                            response_body: json(row.try_get(11)?),
+                            response_body: row
+                                .try_get::<Option<String>, _>(11)?
+                                .and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
                             latency_ms: latency as f64 / 1000.0,
                             user_id: row.try_get(13)?,
                             change: json(row.try_get(14)?),

@@ -26,13 +26,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // SCIM `co`/`sw`/`ew` on case-exact attributes must not fold case.
             .pragma("case_sensitive_like", "ON");
+        // A connection to a local file does not go stale: no ping round
+        // trip to the connection's thread before every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteStore { reader, writer })

@@ -174,26 +174,26 @@ enum TokensCommand {
         #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
         company: String,
         /// scim, api-admin or api-read; repeat for several (default: all)
-        #[arg(long = "scope", value_parser = parse_scope)]
+        #[arg(long = "scope", env = "TEAMTAILOR_SCIM_TOKEN_SCOPES", value_delimiter = ',', value_parser = parse_scope)]
         scopes: Vec<Scope>,
         /// A label to recognise the key by
-        #[arg(long, default_value = "cli")]
+        #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_NAME", default_value = "cli")]
         name: String,
         /// Stop working after this long, e.g. 90d, 12h (default: never)
-        #[arg(long, value_parser = admin::parse_duration)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_EXPIRES_IN", value_parser = admin::parse_duration)]
         expires_in: Option<std::time::Duration>,
     },
     /// Replace a key with a new one (same company, name, scopes); prints the new key last
     Rotate {
         id: i64,
         /// Keep the old key working this long, e.g. 1h (default: revoke it now)
-        #[arg(long, value_parser = admin::parse_duration)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_TOKEN_GRACE", value_parser = admin::parse_duration)]
         grace: Option<std::time::Duration>,
     },
     /// List keys (never their values)
     List {
         /// Only this company's keys
-        #[arg(long)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY")]
         company: Option<String>,
     },
     /// Revoke a key by id; takes effect immediately
@@ -211,35 +211,35 @@ enum UsersCommand {
     /// Print a company's users as Teamtailor sees them, one JSON object a line
     List {
         /// Company slug
-        #[arg(long, default_value = DEFAULT_COMPANY)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
         company: String,
     },
     /// Show the SQL and the database's query plan of a SCIM list request
     Explain {
         /// Company slug
-        #[arg(long, default_value = DEFAULT_COMPANY)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
         company: String,
         /// A SCIM filter, e.g. 'userName eq "ada@example.com"'
-        #[arg(long)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_FILTER")]
         filter: Option<String>,
         /// A SCIM sortBy attribute path
-        #[arg(long)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_SORT_BY")]
         sort_by: Option<String>,
         /// Sort descending
-        #[arg(long)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_DESCENDING")]
         descending: bool,
         /// Page size
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_COUNT", default_value_t = 100)]
         count: u64,
         /// PostgreSQL: plan as for a large table (sequential scans off), to
         /// see which index a million users would use
-        #[arg(long)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_PREFER_INDEXES")]
         prefer_indexes: bool,
     },
     /// Set a user's Teamtailor role (no_access, user, recruiter, designer, admin, external_recruiter)
     SetRole {
         /// Company slug
-        #[arg(long, default_value = DEFAULT_COMPANY)]
+        #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
         company: String,
         /// User id
         id: i64,

@@ -37,7 +37,7 @@ pub struct ImportArgs {
     #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
     company: String,
     /// The file's format [default: from the extension, .csv is CSV, else JSON]
-    #[arg(long, value_enum)]
+    #[arg(long, env = "TEAMTAILOR_SCIM_FORMAT", value_enum)]
     format: Option<FormatArg>,
 }
 
@@ -47,10 +47,15 @@ pub struct ExportArgs {
     #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY", default_value = DEFAULT_COMPANY)]
     company: String,
     /// json: one SCIM User per line (what import reads back); csv: one row per user
-    #[arg(long, value_enum, default_value = "json")]
+    #[arg(
+        long,
+        env = "TEAMTAILOR_SCIM_FORMAT",
+        value_enum,
+        default_value = "json"
+    )]
     format: FormatArg,
     /// Write here instead of stdout
-    #[arg(long, short)]
+    #[arg(long, short, env = "TEAMTAILOR_SCIM_OUTPUT")]
     output: Option<PathBuf>,
 }
 
@@ -60,7 +65,7 @@ pub struct ResetArgs {
     #[arg(long, env = "TEAMTAILOR_SCIM_COMPANY")]
     company: String,
     /// Confirm: every user and journal entry of the company is deleted
-    #[arg(long)]
+    #[arg(long, env = "TEAMTAILOR_SCIM_YES")]
     yes: bool,
 }
 

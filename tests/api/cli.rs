@@ -194,6 +194,15 @@ async fn bootstrap_token_is_idempotent_on_postgres() {
 
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish() {
+    signal_lets_in_flight_requests_finish("-TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_lets_in_flight_requests_finish() {
+    signal_lets_in_flight_requests_finish("-INT").await;
+}
+
+async fn signal_lets_in_flight_requests_finish(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(
         dir.path(),
@@ -214,7 +223,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
 
     let pid = server.child.id().unwrap().to_string();
     Command::new("kill")
-        .args(["-TERM", &pid])
+        .args([signal, &pid])
         .status()
         .await
         .unwrap();
@@ -289,6 +298,36 @@ async fn tokens_create_prints_a_working_key_last(app: TestApp) {
     let listing = app.cli(&["tokens", "list", "--company", "acme"]).await;
     let listing = String::from_utf8(listing.stdout).unwrap();
     assert!(listing.contains("ci") && listing.contains("scim") && !listing.contains(&key));
+
+    // Every flag can come from the environment instead.
+    let output = tokio::process::Command::new(BIN)
+        .args(["tokens", "create"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("TEAMTAILOR_SCIM_COMPANY", "envco")
+        .env("TEAMTAILOR_SCIM_TOKEN_SCOPES", "api-read,scim")
+        .env("TEAMTAILOR_SCIM_TOKEN_NAME", "from-env")
+        .env("TEAMTAILOR_SCIM_TOKEN_EXPIRES_IN", "1h")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8(output.stdout).unwrap();
+    let key = key.lines().last().unwrap().trim().to_string();
+    let response = app
+        .send_as(&key, reqwest::Method::GET, "/Users", None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let listing = app.cli(&["tokens", "list", "--company", "envco"]).await;
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let line = listing
+        .lines()
+        .find(|l| l.contains("from-env"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(line.contains("api-read") && line.contains("scim"), "{line}");
 
     let bad = app.cli(&["tokens", "create", "--scope", "root"]).await;
     assert!(!bad.status.success());

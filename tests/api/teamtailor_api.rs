@@ -142,6 +142,56 @@ async fn a_connector_sync_walks_links_next_and_sees_each_user_once(app: TestApp)
     }
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 65);
+
+    // The default page is 10; last, prev and first work when followed.
+    let first_page = app.api_json("/users").await;
+    assert_eq!(first_page["data"].as_array().unwrap().len(), 10);
+    assert_eq!(first_page["meta"]["page-count"], 7);
+    assert!(first_page["links"].get("prev").is_none());
+    let follow = |link: &Value| {
+        let url = link.as_str().expect("a link").to_string();
+        let app = &app;
+        async move {
+            let response = app.api(Method::GET, &url, None).await;
+            assert_eq!(response.status(), 200, "{url}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let last = follow(&first_page["links"]["last"]).await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 5);
+    assert!(last["links"].get("next").is_none());
+    let before_last = follow(&last["links"]["prev"]).await;
+    assert_eq!(before_last["data"].as_array().unwrap().len(), 10);
+    assert_ne!(before_last["data"][0]["id"], last["data"][0]["id"]);
+    let first_again = follow(&before_last["links"]["first"]).await;
+    assert_eq!(first_again["data"], first_page["data"]);
+
+    // Every attribute Teamtailor's API documents, in kebab case.
+    let mut keys: Vec<&str> = first_page["data"][0]["attributes"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "created-at",
+            "email",
+            "external-id",
+            "locale",
+            "login-email",
+            "name",
+            "phone",
+            "role",
+            "time-zone",
+            "title",
+            "updated-at",
+            "username",
+            "visible"
+        ]
+    );
     let no_access = app
         .api_json("/users?filter[role]=no_access&page[size]=30")
         .await;
@@ -267,6 +317,20 @@ async fn scopes_decide_who_reads_and_writes(app: TestApp) {
         .api_as(&admin, Method::POST, "/users", Some(&body))
         .await;
     assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/users/{id}");
+    let patch = json!({"data": {"id": id, "type": "users", "attributes": {"title": "T"}}});
+    for (method, body) in [(Method::PATCH, Some(&patch)), (Method::DELETE, None)] {
+        assert_api_error(app.api_as(&reader, method, &path, body).await, 403).await;
+    }
+    assert_eq!(
+        app.api_as(&reader, Method::GET, &path, None).await.status(),
+        200,
+        "the refused writes changed nothing"
+    );
     // An API-only key cannot use SCIM.
     let scim = app.send_as(&admin, Method::GET, "/Users", None).await;
     assert_eq!(scim.status(), 403);
@@ -614,15 +678,33 @@ async fn rate_limited(backend: Backend) {
     let refused = app.api(Method::GET, "/users", None).await;
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(refused.headers()["x-rate-limit-remaining"], "0");
+    assert!(refused.headers().contains_key("x-rate-limit-reset"));
     assert_api_error(refused, 429).await;
+    // Limits are per key, and every answer announces them.
     let other = app.key_for("default", &[Scope::ApiAdmin]).await;
-    assert_eq!(
-        app.api_as(&other, Method::GET, "/users", None)
-            .await
-            .status(),
-        200,
-        "limits are per key"
-    );
+    let created = app
+        .api_as(
+            &other,
+            Method::POST,
+            "/users",
+            Some(&api_user("limited@example.com", json!({}))),
+        )
+        .await;
+    let missing = app.api_as(&other, Method::GET, "/users/999999", None).await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["x-rate-limit-remaining"], "1");
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-rate-limit-remaining"], "2");
+    let id = created.json::<Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deleted = app
+        .api_as(&other, Method::DELETE, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(deleted.headers()["x-rate-limit-limit"], "3");
+    assert_eq!(deleted.headers()["x-rate-limit-remaining"], "0");
     assert_eq!(app.get("/Users").await.status(), 200, "SCIM is not limited");
 
     let Some(unlimited) = spawn_app_with(backend, |s| s.api_rate_limit = None).await else {

@@ -55,7 +55,7 @@ impl App {
         let mut issuers = Vec::new();
         for config in &settings.trusted_issuers {
             let company = store.ensure_company(&config.company).await?;
-            issuers.push(TrustedIssuer::load(config, company.id)?);
+            issuers.push(TrustedIssuer::load(config, company.id).await?);
         }
         let store = Arc::new(store);
         let auth = Arc::new(Authenticator::new(store.clone(), tokens, issuers));

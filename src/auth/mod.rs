@@ -243,7 +243,7 @@ impl Authenticator {
             .enumerate()
             .find(|(_, i)| i.issuer == issuer)
             .ok_or(Rejection::UntrustedIssuer)?;
-        if !trusted.verify(token, header) {
+        if !trusted.verify(token, header).await {
             return Err(Rejection::InvalidIssuerToken);
         }
         Ok(Caller {

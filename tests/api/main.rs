@@ -4,6 +4,7 @@ mod helpers;
 
 mod isolation;
 mod journal;
+mod jwks;
 
 mod auth;
 mod cli;

@@ -23,23 +23,22 @@ both_backends!(
     last_use_is_written_in_batches_not_per_request,
 );
 
-const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
-const ENTRA_ISSUER: &str = "https://sts.windows.net/6f1d2c9e-0000-4000-8000-000000000001/";
+pub const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+pub const ENTRA_ISSUER: &str = "https://sts.windows.net/6f1d2c9e-0000-4000-8000-000000000001/";
 const JWT_SECRET: &str = "test-signing-secret-0123456789abcdef";
 
-fn fixture(name: &str) -> String {
+pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn configure(settings: &mut Settings) {
     settings.jwt_secret = Some(teamtailor_scim::keys::Secret::new(JWT_SECRET));
-    settings.trusted_issuers = vec![IssuerConfig {
-        issuer: ENTRA_ISSUER.into(),
-        audience: ENTRA_AUDIENCE.into(),
-        company: "entra".into(),
-        jwks_file: fixture("issuer-jwks.json").into(),
-        scopes: vec![],
-    }];
+    settings.trusted_issuers = vec![IssuerConfig::with_file(
+        ENTRA_ISSUER,
+        ENTRA_AUDIENCE,
+        "entra",
+        fixture("issuer-jwks.json").into(),
+    )];
 }
 
 async fn token_request(
@@ -88,7 +87,7 @@ async fn access_token(app: &TestApp, id: &str, secret: &str, scope: Option<&str>
     response.json().await.unwrap()
 }
 
-async fn scim_with(app: &TestApp, token: &str) -> u16 {
+pub async fn scim_with(app: &TestApp, token: &str) -> u16 {
     app.send_as(token, Method::GET, "/Users", None)
         .await
         .status()
@@ -464,9 +463,14 @@ fn sign_hs256(claims: &Value, kid: &str, secret: &[u8]) -> String {
 }
 
 fn sign_rs256(claims: &Value) -> String {
-    let pem = std::fs::read(fixture("issuer-private.pem")).unwrap();
+    sign_rs256_with("issuer-private.pem", "test-issuer-key", claims)
+}
+
+/// Signs as the stand-in identity provider with one of its fixture keys.
+pub fn sign_rs256_with(private_pem: &str, kid: &str, claims: &Value) -> String {
+    let pem = std::fs::read(fixture(private_pem)).unwrap();
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("test-issuer-key".into());
+    header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
 }
 
@@ -484,7 +488,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn entra_claims() -> Value {
+pub fn entra_claims() -> Value {
     json!({"iss": ENTRA_ISSUER, "aud": ENTRA_AUDIENCE, "iat": now(), "nbf": now() - 10, "exp": now() + 600,
            "tid": "6f1d2c9e-0000-4000-8000-000000000001"})
 }

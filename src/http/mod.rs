@@ -160,7 +160,12 @@ async fn method_not_allowed() -> ScimError {
 }
 
 pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    scim_json_text(status, body.to_string())
+}
+
+/// A SCIM JSON response from an already serialised body.
+pub(crate) fn scim_json_text(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(SCIM_CONTENT_TYPE),

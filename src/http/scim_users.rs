@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::journal::UserChange;
 use crate::scim::filter::parse_filter;
-use crate::scim::list::{decode_cursor, encode_cursor, list_response, Paging};
+use crate::scim::list::{decode_cursor, encode_cursor, ListBody, Paging};
 use crate::scim::patch;
 use crate::scim::path::parse_attr_path;
 use crate::scim::projection::Projection;
@@ -16,10 +16,11 @@ use crate::scim::resource::UserRequest;
 use crate::scim::schema::TEAMTAILOR_USER_SCHEMA;
 use crate::scim::ScimError;
 use crate::storage::{Condition, Store, StoreError, UserOrder, UserQuery};
+use crate::teamtailor::mapping::ScimUser;
 use crate::teamtailor::{mapping, User, UserData};
 
 use super::extract::ScimJson;
-use super::{scim_base_url, scim_json, AppState};
+use super::{scim_base_url, scim_json, scim_json_text, AppState};
 use crate::auth::Caller;
 use crate::http::extract::Segment;
 
@@ -32,7 +33,14 @@ fn user_id(id: &str) -> Result<i64, ScimError> {
 }
 
 fn user_response(status: StatusCode, user: &User, base: &str, projection: &Projection) -> Response {
-    let mut response = scim_json(status, &project(mapping::to_scim(user, base), projection));
+    let mut response = if projection.is_identity() {
+        match serde_json::to_string(&ScimUser::new(user, base)) {
+            Ok(body) => scim_json_text(status, body),
+            Err(e) => return ScimError::Internal(e.to_string()).into_response(),
+        }
+    } else {
+        scim_json(status, &project(mapping::to_scim(user, base), projection))
+    };
     if let Ok(etag) = HeaderValue::from_str(&user.etag()) {
         response.headers_mut().insert(header::ETAG, etag);
     }
@@ -483,19 +491,28 @@ async fn respond_list(
         None
     };
     let base = scim_base_url(state, headers);
-    let resources: Vec<Value> = page
-        .users
-        .iter()
-        .map(|u| project(mapping::to_scim(u, &base), &request.projection))
-        .collect();
-    let mut body = list_response(page.total, paging.start_index, resources);
-    if request.cursor.is_some() {
-        if let Value::Object(object) = &mut body {
-            object.remove("startIndex");
-            if let Some(next) = next_cursor {
-                object.insert("nextCursor".into(), Value::String(next));
-            }
-        }
-    }
-    Ok(scim_json(StatusCode::OK, &body))
+    let start_index = request.cursor.is_none().then_some(paging.start_index);
+    let body = if request.projection.is_identity() {
+        let resources: Vec<ScimUser> = page.users.iter().map(|u| ScimUser::new(u, &base)).collect();
+        serde_json::to_string(&ListBody::new(
+            page.total,
+            start_index,
+            &resources,
+            next_cursor,
+        ))
+    } else {
+        let resources: Vec<Value> = page
+            .users
+            .iter()
+            .map(|u| project(mapping::to_scim(u, &base), &request.projection))
+            .collect();
+        serde_json::to_string(&ListBody::new(
+            page.total,
+            start_index,
+            &resources,
+            next_cursor,
+        ))
+    };
+    let body = body.map_err(|e| ScimError::Internal(e.to_string()))?;
+    Ok(scim_json_text(StatusCode::OK, body))
 }

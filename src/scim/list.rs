@@ -1,5 +1,6 @@
 //! List responses and paging (RFC 7644 section 3.4.2).
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::schema::LIST_RESPONSE_SCHEMA;
@@ -47,6 +48,40 @@ pub fn decode_cursor(cursor: &str) -> Result<(i64, i64), super::ScimError> {
         created_at.parse().map_err(|_| invalid())?,
         id.parse().map_err(|_| invalid())?,
     ))
+}
+
+/// A ListResponse written as it is serialised: resources straight from
+/// their rows. `startIndex` is left out and `nextCursor` set for cursor paging.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListBody<'a, R> {
+    schemas: [&'static str; 1],
+    total_results: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_index: Option<u64>,
+    items_per_page: usize,
+    #[serde(rename = "Resources")]
+    resources: &'a [R],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+impl<'a, R> ListBody<'a, R> {
+    pub fn new(
+        total: u64,
+        start_index: Option<u64>,
+        resources: &'a [R],
+        next_cursor: Option<String>,
+    ) -> Self {
+        ListBody {
+            schemas: [LIST_RESPONSE_SCHEMA],
+            total_results: total,
+            start_index,
+            items_per_page: resources.len(),
+            resources,
+            next_cursor,
+        }
+    }
 }
 
 pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {

@@ -1,7 +1,9 @@
 //! SCIM <-> Teamtailor: how a provisioned User becomes a Teamtailor user and back.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::scim::resource::UserRequest;
 use crate::scim::schema::{TEAMTAILOR_USER_SCHEMA, USER_SCHEMA};
@@ -37,26 +39,154 @@ pub fn format_time(micros: Micros) -> String {
 /// The SCIM representation: what the client sent for stored attributes, `active`
 /// derived from the role, and the role itself in the read-only extension.
 pub fn to_scim(user: &User, base_url: &str) -> Value {
-    let mut resource = Map::new();
-    resource.insert(
-        "schemas".into(),
-        json!([USER_SCHEMA, TEAMTAILOR_USER_SCHEMA]),
-    );
-    resource.insert("id".into(), json!(user.id.to_string()));
-    resource.extend(user.data.attributes.to_document(user.data.role.is_active()));
-    resource.insert(
-        TEAMTAILOR_USER_SCHEMA.into(),
-        json!({ "role": user.data.role.as_str() }),
-    );
-    resource.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": format_time(user.created_at),
-            "lastModified": format_time(user.updated_at),
-            "location": format!("{base_url}/Users/{}", user.id),
-            "version": user.etag(),
-        }),
-    );
-    Value::Object(resource)
+    serde_json::to_value(ScimUser::new(user, base_url)).unwrap_or_default()
+}
+
+/// A user serialised as its SCIM resource straight from the stored fields,
+/// with no `Value` tree in between: what list pages write, 100 at a time.
+/// Same attributes in the same order as [`UserAttributes::to_document`].
+pub struct ScimUser<'a> {
+    user: &'a User,
+    base_url: &'a str,
+}
+
+impl<'a> ScimUser<'a> {
+    pub fn new(user: &'a User, base_url: &'a str) -> Self {
+        ScimUser { user, base_url }
+    }
+}
+
+impl Serialize for ScimUser<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let user = self.user;
+        let a = &user.data.attributes;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("schemas", &[USER_SCHEMA, TEAMTAILOR_USER_SCHEMA])?;
+        map.serialize_entry("id", &user.id.to_string())?;
+        if let Some(external_id) = &a.external_id {
+            map.serialize_entry("externalId", external_id)?;
+        }
+        map.serialize_entry("userName", &a.user_name)?;
+        if !a.name.is_empty() {
+            map.serialize_entry("name", &a.name)?;
+        }
+        if let Some(display_name) = &a.display_name {
+            map.serialize_entry("displayName", display_name)?;
+        }
+        if let Some(title) = &a.title {
+            map.serialize_entry("title", title)?;
+        }
+        map.serialize_entry("active", &user.data.role.is_active())?;
+        if !a.emails.is_empty() {
+            map.serialize_entry("emails", &a.emails)?;
+        }
+        if !a.phone_numbers.is_empty() {
+            map.serialize_entry("phoneNumbers", &a.phone_numbers)?;
+        }
+        map.serialize_entry(
+            TEAMTAILOR_USER_SCHEMA,
+            &RoleExtension {
+                role: user.data.role.as_str(),
+            },
+        )?;
+        map.serialize_entry(
+            "meta",
+            &Meta {
+                resource_type: "User",
+                created: format_time(user.created_at),
+                last_modified: format_time(user.updated_at),
+                location: format!("{}/Users/{}", self.base_url, user.id),
+                version: user.etag(),
+            },
+        )?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct RoleExtension {
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta {
+    resource_type: &'static str,
+    created: String,
+    last_modified: String,
+    location: String,
+    version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::resource::{MultiValue, Name, UserAttributes};
+
+    fn user(attributes: UserAttributes, role: Role) -> User {
+        User {
+            id: 42,
+            company_id: 1,
+            data: UserData::new(attributes, role),
+            created_at: 1_700_000_000_123_000,
+            updated_at: 1_700_000_100_456_000,
+            version: 3,
+        }
+    }
+
+    /// The resource shows exactly the document PATCH edits, in its order,
+    /// between `id` and the role extension.
+    #[test]
+    fn resources_show_the_document_patch_edits() {
+        let entry = |value: &str, kind: &str, primary| MultiValue {
+            value: Some(value.into()),
+            display: None,
+            kind: Some(kind.into()),
+            primary,
+        };
+        let full = UserAttributes {
+            user_name: "ada@example.com".into(),
+            external_id: Some("e-1".into()),
+            name: Name {
+                formatted: Some("Ada Lovelace".into()),
+                family_name: Some("Lovelace".into()),
+                given_name: Some("Ada".into()),
+                ..Name::default()
+            },
+            display_name: Some("Ada".into()),
+            title: Some("Engineer \"50%\"".into()),
+            emails: vec![entry("ada@example.com", "work", Some(true))],
+            phone_numbers: vec![entry("+46 8 123", "work", None)],
+        };
+        let minimal = UserAttributes {
+            user_name: "min@example.com".into(),
+            ..UserAttributes::default()
+        };
+        for (attributes, role) in [(full, Role::Admin), (minimal, Role::NoAccess)] {
+            let user = user(attributes, role);
+            let resource = to_scim(&user, "http://h/scim/v2");
+            let object = resource.as_object().unwrap();
+            let keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            let document = user.data.attributes.to_document(role.is_active());
+            let mut expected = vec!["schemas", "id"];
+            expected.extend(document.keys().map(String::as_str));
+            expected.extend([TEAMTAILOR_USER_SCHEMA, "meta"]);
+            assert_eq!(keys, expected);
+            for (key, value) in &document {
+                assert_eq!(&object[key], value, "{key}");
+            }
+            assert_eq!(object["id"], "42");
+            assert_eq!(object[TEAMTAILOR_USER_SCHEMA]["role"], role.as_str());
+            assert_eq!(
+                object["meta"],
+                serde_json::json!({
+                    "resourceType": "User",
+                    "created": "2023-11-14T22:13:20.123Z",
+                    "lastModified": "2023-11-14T22:15:00.456Z",
+                    "location": "http://h/scim/v2/Users/42",
+                    "version": "W/\"3\"",
+                })
+            );
+        }
+    }
 }

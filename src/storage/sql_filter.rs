@@ -223,7 +223,12 @@ pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
                 column.kind,
                 ColumnKind::Active | ColumnKind::Id | ColumnKind::Instant
             ) || column.expr == "user_name_lower";
-            if always_present {
+            // userName and id are unique within a company: their index alone
+            // gives the order, with no sort of the matches behind the page.
+            let unique = matches!(column.kind, ColumnKind::Id) || column.expr == "user_name_lower";
+            if unique {
+                format!("{expr}{direction}")
+            } else if always_present {
                 format!("{expr}{direction}, created_at{direction}, id{direction}")
             } else {
                 format!("({expr} IS NULL), {expr}{direction}, created_at{direction}, id{direction}")

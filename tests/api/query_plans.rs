@@ -129,4 +129,13 @@ async fn identity_provider_lookups_use_indexes(app: TestApp) {
         page_plan.contains("users_company_user_name_key"),
         "{explained}"
     );
+    // userName is unique: the index order is the whole order, so nothing
+    // behind the page is sorted, not even in part.
+    let sorting = plan.lines().find(|l| {
+        let step = l.trim_start().trim_start_matches("->").trim_start();
+        l.contains("TEMP B-TREE")
+            || step.starts_with("Sort")
+            || step.starts_with("Incremental Sort")
+    });
+    assert_eq!(sorting, None, "{explained}");
 }

@@ -43,6 +43,32 @@ impl_sql_store!(
     // Plan as a large table would be planned, whatever this one holds.
     "SET LOCAL enable_seqscan = off",
     ["ANALYZE users", "ANALYZE user_values"],
-    // Users per import statement (34 parameters each, of at most 65,535).
-    500
+    // Journal entries per insert statement.
+    500,
+    import_batch
 );
+
+/// Users per import statement (35 parameters each, of at most 65,535).
+const IMPORT_CHUNK: usize = 500;
+
+async fn import_batch(
+    connection: &mut sqlx::PgConnection,
+    company_id: i64,
+    users: &[UserData],
+    now: i64,
+) -> StoreResult<u64> {
+    let mut inserted = 0;
+    for chunk in users.chunks(IMPORT_CHUNK) {
+        let sql = super::sql_store::import_users_sql(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for data in chunk {
+            query = bind_user_data!(query, data)
+                .bind(company_id)
+                .bind(now)
+                .bind(now)
+                .bind(1_i64);
+        }
+        inserted += query.execute(&mut *connection).await?.rows_affected();
+    }
+    Ok(inserted)
+}

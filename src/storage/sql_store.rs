@@ -243,49 +243,69 @@ pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, 
     })
 }
 
+/// One value of a user's row, typed as its column is.
+pub(crate) enum ColumnValue {
+    Text(Option<String>),
+    Bool(bool),
+}
+
+/// The values of [`USER_DATA_COLUMNS`], in that order: what every write of
+/// a user binds, and what an SQLite import sends as one JSON array per user.
+pub(super) fn user_data_row(data: &crate::teamtailor::UserData) -> [ColumnValue; 31] {
+    use ColumnValue::{Bool, Text};
+    let a = &data.attributes;
+    [
+        Text(Some(a.user_name.clone())),
+        Text(Some(a.user_name.to_lowercase())),
+        Text(a.external_id.clone()),
+        Text(a.name.formatted.clone()),
+        Text(a.name.given_name.clone()),
+        Text(a.name.family_name.clone()),
+        Text(a.name.middle_name.clone()),
+        Text(a.name.honorific_prefix.clone()),
+        Text(a.name.honorific_suffix.clone()),
+        Text(a.display_name.clone()),
+        Text(a.title.clone()),
+        Text(Some(json_text(&a.emails))),
+        Text(Some(json_text(&a.phone_numbers))),
+        Text(Some(data.role.as_str().to_string())),
+        Text(data.full_name()),
+        Text(data.full_name().map(|name| name.to_lowercase())),
+        Text(Some(data.display_email())),
+        Text(Some(data.display_email().to_lowercase())),
+        Text(data.phone()),
+        Text(data.locale.clone()),
+        Text(data.time_zone.clone()),
+        Bool(data.visible),
+        Text(lower(&a.display_name)),
+        Text(lower(&a.title)),
+        Text(lower(&a.name.formatted)),
+        Text(lower(&a.name.given_name)),
+        Text(lower(&a.name.family_name)),
+        Text(lower(&a.name.middle_name)),
+        Text(lower(&a.name.honorific_prefix)),
+        Text(lower(&a.name.honorific_suffix)),
+        Text(Some(value_rows_json(data))),
+    ]
+}
+
 macro_rules! bind_user_data {
     ($query:expr, $data:expr) => {{
-        let data: &crate::teamtailor::UserData = $data;
-        let a = &data.attributes;
-        $query
-            .bind(a.user_name.clone())
-            .bind(a.user_name.to_lowercase())
-            .bind(a.external_id.clone())
-            .bind(a.name.formatted.clone())
-            .bind(a.name.given_name.clone())
-            .bind(a.name.family_name.clone())
-            .bind(a.name.middle_name.clone())
-            .bind(a.name.honorific_prefix.clone())
-            .bind(a.name.honorific_suffix.clone())
-            .bind(a.display_name.clone())
-            .bind(a.title.clone())
-            .bind($crate::storage::sql_store::json_text(&a.emails))
-            .bind($crate::storage::sql_store::json_text(&a.phone_numbers))
-            .bind(data.role.as_str())
-            .bind(data.full_name())
-            .bind(data.full_name().map(|name| name.to_lowercase()))
-            .bind(data.display_email())
-            .bind(data.display_email().to_lowercase())
-            .bind(data.phone())
-            .bind(data.locale.clone())
-            .bind(data.time_zone.clone())
-            .bind(data.visible)
-            .bind($crate::storage::sql_store::lower(&a.display_name))
-            .bind($crate::storage::sql_store::lower(&a.title))
-            .bind($crate::storage::sql_store::lower(&a.name.formatted))
-            .bind($crate::storage::sql_store::lower(&a.name.given_name))
-            .bind($crate::storage::sql_store::lower(&a.name.family_name))
-            .bind($crate::storage::sql_store::lower(&a.name.middle_name))
-            .bind($crate::storage::sql_store::lower(&a.name.honorific_prefix))
-            .bind($crate::storage::sql_store::lower(&a.name.honorific_suffix))
-            .bind($crate::storage::sql_store::value_rows_json(data))
+        let mut query = $query;
+        for value in $crate::storage::sql_store::user_data_row($data) {
+            query = match value {
+                $crate::storage::sql_store::ColumnValue::Text(text) => query.bind(text),
+                $crate::storage::sql_store::ColumnValue::Bool(flag) => query.bind(flag),
+            };
+        }
+        query
     }};
 }
 
 /// Implements `Store` for a struct with `reader` and `writer` pools of `$db`;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr, $import_batch:path) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -792,20 +812,8 @@ macro_rules! impl_sql_store {
             async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
                 let now = now_millis_as_micros();
                 let mut transaction = self.writer.begin().await?;
-                let mut inserted = 0;
-                for chunk in users.chunks($import_chunk) {
-                    let sql = import_users_sql(chunk.len());
-                    let mut query = sqlx::query(&sql);
-                    for data in chunk {
-                        query = bind_user_data!(query, data)
-                            .bind(company_id)
-                            .bind(now)
-                            .bind(now)
-                            .bind(1_i64);
-                    }
-                    // Value rows come with each user, by trigger.
-                    inserted += query.execute(&mut *transaction).await?.rows_affected();
-                }
+                // Value rows come with each user, by trigger.
+                let inserted = $import_batch(&mut transaction, company_id, users, now).await?;
                 transaction.commit().await?;
                 Ok(inserted)
             }

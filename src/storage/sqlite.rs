@@ -53,9 +53,58 @@ impl_sql_store!(
     "detail",
     "",
     [] as [&str; 0],
-    // Users per import statement: SQLite looks `$N` parameters up by name,
-    // which grows with the square of their number.
-    IMPORT_CHUNK
+    // Journal entries per insert statement: SQLite looks `$N` parameters up
+    // by name, which grows with the square of their number.
+    20,
+    import_batch
 );
 
-const IMPORT_CHUNK: usize = 20;
+/// Users per import statement; each statement binds three parameters.
+const IMPORT_CHUNK: usize = 100;
+
+/// A batch in a few statements of one JSON parameter each: every user a JSON
+/// array of its column values, spread into rows by `json_each`, in file
+/// order. Far cheaper than binding 31 parameters per user.
+async fn import_batch(
+    connection: &mut sqlx::SqliteConnection,
+    company_id: i64,
+    users: &[UserData],
+    now: i64,
+) -> StoreResult<u64> {
+    use super::sql_store::{user_data_row, ColumnValue, USER_DATA_COLUMNS};
+    let values: Vec<String> = (0..USER_DATA_COLUMNS.len())
+        .map(|i| format!("row.value ->> {i}"))
+        .collect();
+    // `WHERE true` tells SQLite's parser the ON CONFLICT is the upsert's.
+    let sql = format!(
+        "INSERT INTO users ({}, company_id, created_at, updated_at, version) \
+         SELECT {}, $2, $3, $3, 1 FROM json_each($1) AS row WHERE true \
+         ON CONFLICT DO NOTHING",
+        USER_DATA_COLUMNS.join(", "),
+        values.join(", ")
+    );
+    let mut inserted = 0;
+    for chunk in users.chunks(IMPORT_CHUNK) {
+        let rows: Vec<Vec<serde_json::Value>> = chunk
+            .iter()
+            .map(|data| {
+                user_data_row(data)
+                    .into_iter()
+                    .map(|value| match value {
+                        ColumnValue::Text(text) => text.map_or(serde_json::Value::Null, Into::into),
+                        ColumnValue::Bool(flag) => flag.into(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
+        inserted += sqlx::query(&sql)
+            .bind(rows)
+            .bind(company_id)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+    }
+    Ok(inserted)
+}

@@ -7,7 +7,10 @@ use teamtailor_scim::keys::Secret;
 use crate::both_backends;
 use crate::helpers::{role, spawn_app_with, Backend, TestApp};
 
-both_backends!(import_export_and_reset_on_the_command_line);
+both_backends!(
+    import_export_and_reset_on_the_command_line,
+    an_imported_user_is_the_user_post_creates,
+);
 
 const OPERATOR: &str = "operator-token";
 
@@ -336,4 +339,92 @@ async fn large_fixtures_import_in_bounded_memory() {
         let users_listed = app.teamtailor_users(company).await;
         assert_eq!(users_listed.len(), users, "{company}");
     }
+}
+
+/// `import` writes users its own way (many per statement); what it stores
+/// must read back, filter and sort exactly as the same user sent by POST.
+async fn an_imported_user_is_the_user_post_creates(app: TestApp) {
+    let user = |user_name: &str| {
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+               "userName": user_name, "externalId": format!("ext-{user_name}"),
+               "name": {"formatted": "Dr. Ärla Öst Jr.", "givenName": "Ärla", "familyName": "Öst",
+                        "middleName": "M", "honorificPrefix": "Dr.", "honorificSuffix": "Jr."},
+               "displayName": "Ärla", "title": "Head of 50% \\ \"QA\"", "active": false,
+               "emails": [{"value": format!("w-{user_name}"), "type": "work", "primary": true},
+                          {"value": "home@example.com", "type": "home"}],
+               "phoneNumbers": [{"value": "+46 8 123 45", "type": "work"}]})
+    };
+    let posted = app.create_user(&user("ÄRLA.POST@Example.com")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    std::fs::write(&path, format!("{}\n", user("ÄRLA.IMPORT@Example.com"))).unwrap();
+    let output = app.cli(&["import", path.to_str().unwrap()]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let found = app
+        .get_json("/Users?filter=userName%20eq%20%22%C3%A4rla.import%40example.com%22")
+        .await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    let imported = found["Resources"][0].clone();
+    let comparable = |resource: &Value| {
+        let mut resource = resource.clone();
+        let object = resource.as_object_mut().unwrap();
+        for key in ["id", "meta", "userName", "externalId", "emails"] {
+            object.remove(key);
+        }
+        resource
+    };
+    assert_eq!(comparable(&imported), comparable(&posted));
+    assert_eq!(imported["userName"], "ÄRLA.IMPORT@Example.com");
+    assert_eq!(imported["emails"][1], posted["emails"][1]);
+    assert_eq!(
+        imported["urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User"]["role"],
+        "no_access"
+    );
+
+    // The derived columns behind filters were written too.
+    for filter in [
+        r#"emails[type eq "work" and value eq "W-ärla.import@example.com"]"#,
+        r#"title sw "head of 50%""#,
+        r#"name.familyName eq "öst" and active eq false"#,
+        r#"phoneNumbers.value eq "+46 8 123 45""#,
+    ] {
+        let listed = app
+            .get_json(&format!("/Users?filter={}", urlencode(filter)))
+            .await;
+        let ids: Vec<&Value> = listed["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["id"])
+            .collect();
+        assert!(ids.contains(&&imported["id"]), "{filter}: {listed}");
+    }
+    let api = app
+        .client
+        .get(format!(
+            "{}/v1/users/{}",
+            app.address,
+            imported["id"].as_str().unwrap()
+        ))
+        .header("Authorization", format!("Token token={}", app.key))
+        .header("X-Api-Version", "20240404")
+        .send()
+        .await
+        .unwrap();
+    let api: Value = api.json().await.unwrap();
+    let attributes = &api["data"]["attributes"];
+    assert_eq!(attributes["name"], "Dr. Ärla Öst Jr.", "{api}");
+    assert_eq!(attributes["phone"], "+46 8 123 45");
+    assert_eq!(attributes["email"], "w-ÄRLA.IMPORT@Example.com");
+    assert_eq!(attributes["role"], "no_access");
+    assert_eq!(attributes["visible"], true);
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -11,7 +11,7 @@ use crate::admin;
 use crate::app::{shutdown_signal, App};
 use crate::config::{redact_url, PartialSettings, Settings, DEFAULT_COMPANY, DEFAULT_DATABASE_URL};
 use crate::keys::Scope;
-use crate::storage::{Database, Store, StoreError, UserQuery};
+use crate::storage::{Database, Store, StoreError, UserQuery, Workload};
 use crate::teamtailor::mapping::format_time;
 use crate::teamtailor::{Role, UnknownRole, User, UserData};
 
@@ -269,10 +269,12 @@ pub async fn run() -> ExitCode {
             command: SigningKeysCommand::Rotate,
             database,
         } => rotate_signing_key(&database.database_url).await,
-        Command::Import { args, database } => match open(&database.database_url).await {
-            Ok(store) => data::import(args, &store).await,
-            Err(e) => Err(e),
-        },
+        Command::Import { args, database } => {
+            match open_for(&database.database_url, Workload::BulkLoad).await {
+                Ok(store) => data::import(args, &store).await,
+                Err(e) => Err(e),
+            }
+        }
         Command::Export { args, database } => match open(&database.database_url).await {
             Ok(store) => data::export(args, &store).await,
             Err(e) => Err(e),
@@ -320,7 +322,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn open(database_url: &str) -> Result<Database, String> {
-    Database::connect(database_url)
+    open_for(database_url, Workload::Serve).await
+}
+
+async fn open_for(database_url: &str, workload: Workload) -> Result<Database, String> {
+    Database::connect_for(database_url, workload)
         .await
         .map_err(|e| format!("{e} ({})", redact_url(database_url)))
 }

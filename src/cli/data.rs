@@ -117,11 +117,18 @@ pub async fn import(args: ImportArgs, store: &Database) -> Result<(), String> {
     };
     bar.set_draw_target(ProgressDrawTarget::stderr());
     let started = Instant::now();
-    let result = fixtures::import(store, company.id, reader, format, |report| {
-        bar.set_position(read.load(Ordering::Relaxed));
-        let rate = report.records as f64 / started.elapsed().as_secs_f64().max(0.001);
-        bar.set_message(format!("{} users, {rate:.0}/s", report.records));
-    })
+    let result = fixtures::import(
+        store,
+        company.id,
+        reader,
+        format,
+        fixtures::BULK_BATCH,
+        |report| {
+            bar.set_position(read.load(Ordering::Relaxed));
+            let rate = report.records as f64 / started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!("{} users, {rate:.0}/s", report.records));
+        },
+    )
     .await;
     bar.finish_and_clear();
     let report = result.map_err(|e| e.to_string())?;

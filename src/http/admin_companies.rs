@@ -150,7 +150,16 @@ async fn import(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let reader = std::io::Cursor::new(body);
-    match fixtures::import(&state.store, company.id, reader, format, |_| {}).await {
+    match fixtures::import(
+        &state.store,
+        company.id,
+        reader,
+        format,
+        fixtures::BATCH,
+        |_| {},
+    )
+    .await
+    {
         Ok(report) => Json(json!({
             "company": company.slug,
             "records": report.records,

@@ -330,13 +330,26 @@ pub enum Database {
     Sqlite(SqliteStore),
 }
 
+/// What a connection is tuned for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Requests of a running server.
+    Serve,
+    /// `import` from the command line: large write transactions, one writer.
+    BulkLoad,
+}
+
 impl Database {
     /// Connects to `postgres://...` or `sqlite://PATH` and runs migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_for(url, Workload::Serve).await
+    }
+
+    pub async fn connect_for(url: &str, workload: Workload) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Database::Postgres(PostgresStore::connect(url).await?))
         } else if url.starts_with("sqlite:") {
-            Ok(Database::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Database::Sqlite(SqliteStore::connect(url, workload).await?))
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL '{url}': use sqlite://PATH or postgres://..."

@@ -306,7 +306,8 @@ fn import_peak_rss_mib(app: &TestApp, path: &std::path::Path, company: &str) -> 
 }
 
 /// A JSON array and a ListResponse of 60,000 users (about 100 MiB once
-/// parsed whole) load in a small, fixed amount of memory.
+/// parsed whole) load in a fixed amount of memory: SQLite's 64 MiB bulk-load
+/// page cache and at most three batches of 20,000 users, whatever the file's size.
 #[tokio::test]
 async fn large_fixtures_import_in_bounded_memory() {
     let app = crate::helpers::spawn_app(Backend::Sqlite).await.unwrap();
@@ -335,7 +336,7 @@ async fn large_fixtures_import_in_bounded_memory() {
     drop(body);
     for (file, company) in [(&array, "array"), (&list, "list")] {
         let peak = import_peak_rss_mib(&app, file, company);
-        assert!(peak < 64.0, "{company}: import peaked at {peak:.0} MiB");
+        assert!(peak < 192.0, "{company}: import peaked at {peak:.0} MiB");
         let users_listed = app.teamtailor_users(company).await;
         assert_eq!(users_listed.len(), users, "{company}");
     }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::sql_store::{bind_user_data, impl_sql_store};
+use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 
 pub struct PostgresStore {
     reader: PgPool,

@@ -149,17 +149,35 @@ pub(super) fn insert_user_sql() -> String {
     )
 }
 
-pub(super) fn update_user_sql() -> String {
-    let n = USER_DATA_COLUMNS.len();
-    let sets: Vec<String> = USER_DATA_COLUMNS
+/// The columns of a write that differ from the stored row, by index into
+/// [`USER_DATA_COLUMNS`], with their new values. Only these are written, so
+/// an update touches only the indexes (and value rows) of what changed:
+/// a PATCH of `active` rewrites one index entry, not seven.
+pub(super) fn changed_columns(
+    current: &crate::teamtailor::UserData,
+    data: &crate::teamtailor::UserData,
+) -> Vec<(usize, ColumnValue)> {
+    user_data_row(current)
+        .into_iter()
+        .zip(user_data_row(data))
+        .enumerate()
+        .filter(|(_, (old, new))| old != new)
+        .map(|(i, (_, new))| (i, new))
+        .collect()
+}
+
+/// An UPDATE of the `changed` columns (see [`changed_columns`]) that bumps
+/// the version; it matches only while the row still has the version read.
+pub(super) fn update_user_sql(changed: &[(usize, ColumnValue)]) -> String {
+    let n = changed.len();
+    let sets: String = changed
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .map(|(p, (c, _))| format!("{} = ${}, ", USER_DATA_COLUMNS[*c], p + 1))
         .collect();
     format!(
-        "UPDATE users SET {}, updated_at = ${}, version = version + 1 \
+        "UPDATE users SET {sets}updated_at = ${}, version = version + 1 \
          WHERE company_id = ${} AND id = ${} AND version = ${} RETURNING {USER_COLUMNS}",
-        sets.join(", "),
         n + 1,
         n + 2,
         n + 3,
@@ -244,6 +262,7 @@ pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, 
 }
 
 /// One value of a user's row, typed as its column is.
+#[derive(PartialEq)]
 pub(crate) enum ColumnValue {
     Text(Option<String>),
     Bool(bool),
@@ -290,9 +309,15 @@ pub(super) fn user_data_row(data: &crate::teamtailor::UserData) -> [ColumnValue;
 }
 
 macro_rules! bind_user_data {
-    ($query:expr, $data:expr) => {{
+    ($query:expr, $data:expr) => {
+        bind_columns!($query, $crate::storage::sql_store::user_data_row($data))
+    };
+}
+
+macro_rules! bind_columns {
+    ($query:expr, $values:expr) => {{
         let mut query = $query;
-        for value in $crate::storage::sql_store::user_data_row($data) {
+        for value in $values {
             query = match value {
                 $crate::storage::sql_store::ColumnValue::Text(text) => query.bind(text),
                 $crate::storage::sql_store::ColumnValue::Bool(flag) => query.bind(flag),
@@ -847,7 +872,6 @@ macro_rules! impl_sql_store {
             where
                 F: FnMut(&User) -> StoreResult<Option<UserData>> + Send,
             {
-                let update = update_user_sql();
                 // Optimistic: read without holding the writer, write only if
                 // the version is still the one read (one statement each).
                 let select = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
@@ -862,7 +886,9 @@ macro_rules! impl_sql_store {
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
-                    let written = bind_user_data!(sqlx::query(&update), &data)
+                    let changed = changed_columns(&current.data, &data);
+                    let update = update_user_sql(&changed);
+                    let written = bind_columns!(sqlx::query(&update), changed.into_iter().map(|(_, value)| value))
                         .bind(now_millis_as_micros())
                         .bind(company_id)
                         .bind(id)
@@ -887,7 +913,9 @@ macro_rules! impl_sql_store {
                 let Some(data) = change(&current)? else {
                     return Ok(current);
                 };
-                let row = bind_user_data!(sqlx::query(&update), &data)
+                let changed = changed_columns(&current.data, &data);
+                let update = update_user_sql(&changed);
+                let row = bind_columns!(sqlx::query(&update), changed.into_iter().map(|(_, value)| value))
                     .bind(now_millis_as_micros())
                     .bind(company_id)
                     .bind(id)
@@ -982,5 +1010,6 @@ macro_rules! impl_sql_store {
     };
 }
 
+pub(super) use bind_columns;
 pub(super) use bind_user_data;
 pub(super) use impl_sql_store;

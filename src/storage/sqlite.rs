@@ -9,7 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sql_store::{bind_user_data, impl_sql_store};
+use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 use super::Workload;
 
 pub struct SqliteStore {

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::helpers::{assert_scim_error, role, TestApp};
+use crate::users::urlencode;
 
 both_backends!(
     replace_add_remove_with_paths,
@@ -21,6 +22,7 @@ both_backends!(
     if_none_match_gives_304,
     concurrent_patches_lose_no_update,
     a_noop_patch_keeps_the_version,
+    a_patch_keeps_untouched_attributes_findable,
     concurrent_writes_with_one_etag_let_exactly_one_win,
     a_delete_with_a_stale_etag_is_412_and_the_user_remains,
     a_delete_racing_a_patch_on_one_etag_lets_exactly_one_win,
@@ -661,6 +663,72 @@ async fn a_noop_patch_keeps_the_version(app: TestApp) {
     )
     .await;
     assert_eq!(body["meta"]["version"], created["meta"]["version"]);
+}
+
+/// ids of the users a filter finds.
+async fn found(app: &TestApp, filter: &str) -> Vec<String> {
+    let page = app
+        .get_json(&format!("/Users?filter={}", urlencode(filter)))
+        .await;
+    page["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A write stores only what changed; everything else stays stored and
+/// indexed as it was, and what changed is found by its new value only.
+async fn a_patch_keeps_untouched_attributes_findable(app: TestApp) {
+    let (id, _) = new_user(&app).await;
+    patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    )
+    .await;
+    for filter in [
+        r#"userName eq "P@EXAMPLE.COM""#,
+        r#"externalId eq "p""#,
+        r#"name.givenName eq "Pat""#,
+        r#"emails[type eq "work" and value eq "p@work.com"]"#,
+        r#"emails.value eq "p@home.com""#,
+        r#"title eq "Lead""#,
+        "active eq false",
+    ] {
+        assert_eq!(found(&app, filter).await, [id.as_str()], "{filter}");
+    }
+    assert!(found(&app, r#"title eq "Dev""#).await.is_empty());
+
+    patched(
+        &app,
+        &id,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "q@work.com"}]),
+    )
+    .await;
+    assert!(found(&app, r#"emails.value eq "p@work.com""#)
+        .await
+        .is_empty());
+    assert_eq!(
+        found(&app, r#"emails.value eq "q@work.com""#).await,
+        [id.as_str()]
+    );
+    assert_eq!(
+        found(&app, r#"emails.value eq "p@home.com""#).await,
+        [id.as_str()]
+    );
+    assert_eq!(found(&app, r#"title eq "Lead""#).await, [id.as_str()]);
+    let teamtailor = app.teamtailor_user(&id).await;
+    assert_eq!(teamtailor["email"], "q@work.com");
+    assert_eq!(teamtailor["title"], "Lead");
+    assert_eq!(teamtailor["role"], "no_access");
 }
 
 async fn concurrent_writes_with_one_etag_let_exactly_one_win(app: TestApp) {

@@ -89,25 +89,23 @@ pub fn request_body(bytes: &[u8]) -> Option<Value> {
 
 /// A response body as stored: the server's own answers carry no secrets (a
 /// password is never echoed), so a JSON answer is kept as the text it was
-/// sent as, checked but not rebuilt; a long one is cut as text.
-pub fn response_body(bytes: &[u8]) -> Option<Box<RawValue>> {
-    if bytes.is_empty() {
+/// sent as, checked but not rebuilt; a long one is cut as text. `bytes` is
+/// the body or, for one longer than [`MAX_BODY`], its start; `len` is the
+/// length of the whole body.
+pub fn response_body(bytes: &[u8], len: usize) -> Option<Box<RawValue>> {
+    if len == 0 {
         return None;
     }
-    if bytes.len() <= MAX_BODY {
+    if len <= MAX_BODY {
         if let Ok(text) = std::str::from_utf8(bytes) {
             if let Ok(raw) = RawValue::from_string(text.to_owned()) {
                 return Some(raw);
             }
         }
     }
-    let text = if bytes.len() > MAX_BODY {
-        let text = String::from_utf8_lossy(&bytes[..MAX_BODY]);
-        format!(
-            "{}… ({} bytes)",
-            text.trim_end_matches('\u{fffd}'),
-            bytes.len()
-        )
+    let text = if len > MAX_BODY {
+        let text = String::from_utf8_lossy(&bytes[..MAX_BODY.min(bytes.len())]);
+        format!("{}… ({len} bytes)", text.trim_end_matches('\u{fffd}'))
     } else {
         String::from_utf8_lossy(bytes).into_owned()
     };
@@ -224,7 +222,11 @@ impl UserChange {
 struct Pending {
     entry: JournalEntry,
     request_body: bytes::Bytes,
+    /// At most [`MAX_BODY`] bytes: the start of a longer body, copied so
+    /// that a list page's buffer is freed once it is sent, not when the
+    /// writer gets to it.
     response_body: bytes::Bytes,
+    response_len: usize,
 }
 
 enum Message {
@@ -265,10 +267,17 @@ impl Journal {
         request_body: bytes::Bytes,
         response_body: bytes::Bytes,
     ) {
+        let response_len = response_body.len();
+        let response_body = if response_len > MAX_BODY {
+            bytes::Bytes::copy_from_slice(&response_body[..MAX_BODY])
+        } else {
+            response_body
+        };
         let pending = Pending {
             entry,
             request_body,
             response_body,
+            response_len,
         };
         if self
             .sender
@@ -323,9 +332,10 @@ async fn write_batches(
                         mut entry,
                         request_body,
                         response_body,
+                        response_len,
                     } = *pending;
                     entry.request_body = self::request_body(&request_body);
-                    entry.response_body = self::response_body(&response_body);
+                    entry.response_body = self::response_body(&response_body, response_len);
                     if live.receiver_count() > 0 {
                         let _ = live.send(entry.clone());
                     }

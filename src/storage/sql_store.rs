@@ -149,40 +149,37 @@ pub(super) fn insert_user_sql() -> String {
     )
 }
 
-/// The columns of a write that differ from the stored row, by index into
-/// [`USER_DATA_COLUMNS`], with their new values. Only these are written, so
-/// an update touches only the indexes (and value rows) of what changed:
-/// a PATCH of `active` rewrites one index entry, not seven.
-pub(super) fn changed_columns(
+/// An UPDATE of the columns of `data` that differ from `current` (the row
+/// as read), with their values to bind in order, then `updated_at`,
+/// `company_id`, `id` and the version read. Only what changed is written, so
+/// an update touches only the indexes (and value rows) of what changed: a
+/// PATCH of `active` rewrites one index entry, not seven. It bumps the
+/// version and matches only while the row still has the version read.
+pub(super) fn update_user_statement(
     current: &crate::teamtailor::UserData,
     data: &crate::teamtailor::UserData,
-) -> Vec<(usize, ColumnValue)> {
-    user_data_row(current)
-        .into_iter()
-        .zip(user_data_row(data))
-        .enumerate()
-        .filter(|(_, (old, new))| old != new)
-        .map(|(i, (_, new))| (i, new))
-        .collect()
-}
-
-/// An UPDATE of the `changed` columns (see [`changed_columns`]) that bumps
-/// the version; it matches only while the row still has the version read.
-pub(super) fn update_user_sql(changed: &[(usize, ColumnValue)]) -> String {
-    let n = changed.len();
-    let sets: String = changed
+) -> (String, Vec<ColumnValue>) {
+    let mut sets = String::new();
+    let mut values = Vec::new();
+    for (column, (old, new)) in USER_DATA_COLUMNS
         .iter()
-        .enumerate()
-        .map(|(p, (c, _))| format!("{} = ${}, ", USER_DATA_COLUMNS[*c], p + 1))
-        .collect();
-    format!(
+        .zip(user_data_row(current).into_iter().zip(user_data_row(data)))
+    {
+        if old != new {
+            values.push(new);
+            sets.push_str(&format!("{column} = ${}, ", values.len()));
+        }
+    }
+    let n = values.len();
+    let sql = format!(
         "UPDATE users SET {sets}updated_at = ${}, version = version + 1 \
          WHERE company_id = ${} AND id = ${} AND version = ${} RETURNING {USER_COLUMNS}",
         n + 1,
         n + 2,
         n + 3,
         n + 4
-    )
+    );
+    (sql, values)
 }
 
 /// Instants are stored at millisecond precision: what SCIM shows is exactly what
@@ -886,9 +883,8 @@ macro_rules! impl_sql_store {
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
-                    let changed = changed_columns(&current.data, &data);
-                    let update = update_user_sql(&changed);
-                    let written = bind_columns!(sqlx::query(&update), changed.into_iter().map(|(_, value)| value))
+                    let (update, values) = update_user_statement(&current.data, &data);
+                    let written = bind_columns!(sqlx::query(&update), values)
                         .bind(now_millis_as_micros())
                         .bind(company_id)
                         .bind(id)
@@ -913,9 +909,8 @@ macro_rules! impl_sql_store {
                 let Some(data) = change(&current)? else {
                     return Ok(current);
                 };
-                let changed = changed_columns(&current.data, &data);
-                let update = update_user_sql(&changed);
-                let row = bind_columns!(sqlx::query(&update), changed.into_iter().map(|(_, value)| value))
+                let (update, values) = update_user_statement(&current.data, &data);
+                let row = bind_columns!(sqlx::query(&update), values)
                     .bind(now_millis_as_micros())
                     .bind(company_id)
                     .bind(id)

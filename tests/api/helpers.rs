@@ -343,6 +343,18 @@ pub async fn assert_scim_error(response: Response, status: u16, scim_type: Optio
     body
 }
 
+/// The ids of a list of users, SCIM `Resources` or `/v1` `data` (none when absent).
+pub fn ids(resources: &Value) -> Vec<String> {
+    resources
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn role(resource: &Value) -> &str {
     resource["urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User"]["role"]
         .as_str()

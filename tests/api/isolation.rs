@@ -10,7 +10,7 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use teamtailor_scim::keys::Secret;
 
-use crate::helpers::{spawn_app_with, Backend, TestApp, SCIM_JSON};
+use crate::helpers::{ids, spawn_app_with, Backend, TestApp, SCIM_JSON};
 
 const OPERATOR: &str = "operator-token";
 /// What only the owning company's user carries; no answer to the other may contain it.
@@ -276,17 +276,6 @@ impl<'a> Walk<'a> {
         self.expect(Method::POST, "/v1/users", Some(created), 201)
             .await;
     }
-}
-
-fn ids(resources: &Value) -> Vec<String> {
-    resources
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|r| r["id"].as_str().unwrap().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// (method, path) of every operation `/openapi.json` describes as needing a credential.

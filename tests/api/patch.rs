@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{assert_scim_error, role, TestApp};
+use crate::helpers::{assert_scim_error, ids, role, TestApp};
 use crate::users::urlencode;
 
 both_backends!(
@@ -670,12 +670,8 @@ async fn found(app: &TestApp, filter: &str) -> Vec<String> {
     let page = app
         .get_json(&format!("/Users?filter={}", urlencode(filter)))
         .await;
-    page["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|user| user["id"].as_str().unwrap().to_string())
-        .collect()
+    assert!(page["Resources"].is_array(), "{page}");
+    ids(&page["Resources"])
 }
 
 /// A write stores only what changed; everything else stays stored and

@@ -44,6 +44,9 @@ pub enum AuthFailure {
     Invalid,
     /// Too many failures from this address; retry after so many seconds.
     Blocked(u64),
+    /// The credential could not be checked (the database did not answer):
+    /// not the caller's fault, so not counted against its address.
+    Unavailable,
 }
 
 /// Why a presented credential was refused: for the log, never the caller.
@@ -174,6 +177,10 @@ impl Authenticator {
         };
         match self.resolve(credential).await {
             Ok(caller) => Ok(caller),
+            Err(Rejection::Unavailable) => {
+                log_failure(source, Rejection::Unavailable.reason(), None);
+                Err(AuthFailure::Unavailable)
+            }
             Err(rejection) => match self.record_failure(source, rejection.reason()) {
                 Some(wait) => Err(AuthFailure::Blocked(wait)),
                 None => Err(AuthFailure::Invalid),

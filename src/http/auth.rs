@@ -72,5 +72,12 @@ pub async fn require_scim(
             .into_response(),
             wait,
         ),
+        Err(AuthFailure::Unavailable) => {
+            ScimError::Unavailable(KEY_UNCHECKED.into()).into_response()
+        }
     }
 }
+
+/// The detail of a 503 when the credential could not be checked.
+pub const KEY_UNCHECKED: &str =
+    "the credential cannot be checked: the database is not answering; retry shortly";

@@ -8,6 +8,20 @@ use crate::storage::StoreError;
 
 pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
 
+/// `Retry-After` of a 503: the database was away or busy. Entra ID and Okta
+/// both retry a 503 later instead of failing the provisioning cycle.
+pub const RETRY_UNAVAILABLE_SECONDS: u64 = 5;
+
+/// Adds `Retry-After` to a 503 that has none.
+pub fn retry_later(response: &mut Response) {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from(RETRY_UNAVAILABLE_SECONDS));
+    }
+}
+
 impl IntoResponse for ScimError {
     fn into_response(self) -> Response {
         let status =
@@ -24,6 +38,7 @@ impl IntoResponse for ScimError {
                 HeaderValue::from_static("Bearer realm=\"teamtailor-scim\""),
             );
         }
+        retry_later(&mut response);
         response
     }
 }

@@ -50,8 +50,21 @@ impl StoreError {
                 matches!(
                     e.code().as_deref(),
                     // PostgreSQL: too many connections, shutting down, starting
-                    // up, deadlock, serialization failure; SQLite: busy, locked.
-                    Some("53300" | "57P01" | "57P02" | "57P03" | "40P01" | "40001" | "5" | "6")
+                    // up, deadlock, serialization failure, database dropped or
+                    // not accepting connections (on reconnect); SQLite: busy,
+                    // locked.
+                    Some(
+                        "53300"
+                            | "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "40P01"
+                            | "40001"
+                            | "3D000"
+                            | "55000"
+                            | "5"
+                            | "6"
+                    )
                 ) || e.code().is_some_and(|c| c.starts_with("08"))
             }
             _ => false,

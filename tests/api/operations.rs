@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::both_backends;
-use crate::helpers::{postgres_admin_url, spawn_app, Backend, TestApp};
+use crate::helpers::{key_poll, postgres_admin_url, spawn_app, Backend, TestApp};
 
 both_backends!(
     metrics_expose_requests_latency_and_users,
@@ -174,4 +174,91 @@ async fn health_and_readiness_are_503_when_the_database_is_gone() {
             "{path}"
         );
     }
+    let users = app.get("/Users").await;
+    assert_eq!(users.status(), 503);
+    assert_eq!(users.headers()["retry-after"], "5");
+}
+
+/// Lets connections into the test's database or turns them away, ending
+/// the ones open (as a restart or failover of PostgreSQL would).
+async fn allow_connections(app: &TestApp, allowed: bool) {
+    let name = app.database_url.rsplit('/').next().unwrap();
+    let admin = sqlx::PgPool::connect(&postgres_admin_url()).await.unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{name}\" WITH ALLOW_CONNECTIONS {allowed}"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    if !allowed {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name)
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
+
+/// PostgreSQL only (see above). While the database turns connections away,
+/// a valid key gets 503 with `Retry-After` on both surfaces: never a 401,
+/// which Entra ID and Okta take as wrong credentials, and never counted as
+/// a failed login, so the address is not blocked once the database is back.
+#[tokio::test]
+async fn a_database_outage_is_503_and_never_a_failed_login() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let created = app
+        .create_user(&json!({"userName": "outage@example.com"}))
+        .await;
+    let user = format!("/Users/{}", created["id"].as_str().unwrap());
+    allow_connections(&app, false).await;
+    // The key cache empties at its next poll: from then on the key itself
+    // has to be looked up.
+    key_poll().await;
+    let v1 = || {
+        app.client
+            .get(format!("{}/v1/users", app.address))
+            .header("Authorization", format!("Token token={}", app.key))
+            .header("X-Api-Version", "20240404")
+    };
+    // More requests than the failed-login budget of an address.
+    for _ in 0..25 {
+        for response in [
+            app.get("/Users").await,
+            app.get(&user).await,
+            app.post_user(&json!({"userName": "during@example.com"}))
+                .await,
+        ] {
+            assert_eq!(response.status(), 503, "{}", response.url());
+            assert_eq!(response.headers()["retry-after"], "5");
+            assert_eq!(response.headers()["content-type"], "application/scim+json");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["status"], "503");
+        }
+        let response = v1().send().await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "5");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["status"], "503");
+    }
+    allow_connections(&app, true).await;
+    // Back: the pool reconnects and the key is accepted, not blocked.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app.get(&user).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "the key works once the database is back");
+    assert_eq!(v1().send().await.unwrap().status(), 200);
+    let listed = app
+        .get_json("/Users?filter=userName eq \"during@example.com\"")
+        .await;
+    assert_eq!(
+        listed["totalResults"], 0,
+        "no create landed during the outage"
+    );
 }

@@ -78,6 +78,7 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Token realm=\"Application\""),
             );
         }
+        crate::http::error::retry_later(&mut response);
         response
     }
 }

@@ -102,6 +102,15 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
                 wait,
             )
         }
+        Err(AuthFailure::Unavailable) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service Unavailable",
+                super::auth::KEY_UNCHECKED,
+            )
+            .into_response()
+        }
     };
     let decision = state
         .rate_limiter

@@ -302,38 +302,13 @@ fn apply_multi_valued(
             }
         }
         (_, Some(sub), Some(value)) => {
-            let mut matched = false;
-            for entry in entries.iter_mut().filter(|e| selected(e)) {
-                if let Some(object) = entry.as_object_mut() {
-                    object.insert(sub.into(), value.clone());
-                    matched = true;
-                }
-            }
-            if !matched {
-                // Entra adds `emails[type eq "work"].value` to users with no work email.
-                let mut created = filter
-                    .map(|f| entry_from_filter(attribute, f))
-                    .unwrap_or_default();
-                created.insert(sub.into(), value);
-                entries.push(Value::Object(created));
-            }
+            let mut parts = Map::new();
+            parts.insert(sub.into(), value);
+            merge_into_selected(attribute, &mut entries, filter, parts);
         }
         (_, None, Some(value)) if filter.is_some() => {
             let parts = canonical_entry(attribute, value)?;
-            let mut matched = false;
-            for entry in entries.iter_mut().filter(|e| selected(e)) {
-                if let Some(object) = entry.as_object_mut() {
-                    object.extend(parts.clone());
-                    matched = true;
-                }
-            }
-            if !matched {
-                let mut created = filter
-                    .map(|f| entry_from_filter(attribute, f))
-                    .unwrap_or_default();
-                created.extend(parts);
-                entries.push(Value::Object(created));
-            }
+            merge_into_selected(attribute, &mut entries, filter, parts);
         }
         (op, None, Some(value)) => {
             let new_entries = match value {
@@ -345,7 +320,7 @@ fn apply_multi_valued(
             }
             for item in new_entries {
                 let item = Value::Object(canonical_entry(attribute, item)?);
-                if item.get("primary") == Some(&Value::Bool(true)) {
+                if item.get("primary").is_some_and(is_true) {
                     // At most one primary entry (RFC 7643 section 2.4).
                     for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
                         entry.remove("primary");
@@ -362,6 +337,52 @@ fn apply_multi_valued(
         document.insert(attr.into(), Value::Array(entries));
     }
     Ok(())
+}
+
+/// Merges `parts` into the entries the filter selects, or, when none does,
+/// adds an entry made from the filter and `parts` (Entra adds
+/// `emails[type eq "work"].value` to users with no work email). An entry
+/// made primary takes `primary` from every other (RFC 7644 section 3.5.2).
+fn merge_into_selected(
+    attribute: &'static schema::Attribute,
+    entries: &mut Vec<Value>,
+    filter: Option<&Filter>,
+    parts: Map<String, Value>,
+) {
+    let selected = |entry: &Value| filter.is_none_or(|f| filter::matches(f, entry, &|_| false));
+    let chosen: Vec<bool> = entries
+        .iter()
+        .map(|e| selected(e) && e.is_object())
+        .collect();
+    if parts.get("primary").is_some_and(is_true) {
+        for (entry, _) in entries.iter_mut().zip(&chosen).filter(|(_, c)| !**c) {
+            if let Some(object) = entry.as_object_mut() {
+                object.remove("primary");
+            }
+        }
+    }
+    if !chosen.contains(&true) {
+        let mut created = filter
+            .map(|f| entry_from_filter(attribute, f))
+            .unwrap_or_default();
+        created.extend(parts);
+        entries.push(Value::Object(created));
+        return;
+    }
+    for (entry, _) in entries.iter_mut().zip(&chosen).filter(|(_, c)| **c) {
+        if let Some(object) = entry.as_object_mut() {
+            object.extend(parts.clone());
+        }
+    }
+}
+
+/// `true`, or the string "True" in any case as Entra ID sends booleans.
+fn is_true(value: &Value) -> bool {
+    match value {
+        Value::Bool(flag) => *flag,
+        Value::String(text) => text.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 /// An entry object with canonical sub-attribute names.

@@ -15,6 +15,7 @@ both_backends!(
     no_path_add_merges_and_capitalised_remove_removes,
     remove_with_a_value_filter_removes_matching_entries,
     add_appends_to_multi_valued_attributes,
+    an_entry_made_primary_takes_primary_from_the_others,
     operations_apply_all_or_nothing,
     patch_error_cases,
     patch_active_moves_the_role_like_put,
@@ -262,6 +263,58 @@ async fn remove_with_a_value_filter_removes_matching_entries(app: TestApp) {
     );
     let body = patched(&app, &id, json!([{"op": "remove", "path": "emails"}])).await;
     assert!(body.get("emails").is_none());
+}
+
+async fn an_entry_made_primary_takes_primary_from_the_others(app: TestApp) {
+    let created = app
+        .create_user(&json!({"userName": "primary@example.com", "emails": [
+            {"type": "work", "value": "w@work.com", "primary": true},
+            {"type": "other", "value": "o@x.com"}]}))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "emails[type eq \"other\"].primary", "value": true}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"type": "work", "value": "w@work.com"},
+               {"type": "other", "value": "o@x.com", "primary": true}])
+    );
+    // A new entry from the filter, primary as Entra sends booleans.
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "add", "path": "emails[type eq \"home\"]",
+                "value": {"value": "h@x.com", "primary": "True"}}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"],
+        json!([{"type": "work", "value": "w@work.com"},
+               {"type": "other", "value": "o@x.com"},
+               {"type": "home", "value": "h@x.com", "primary": true}])
+    );
+    // Changing another sub-attribute leaves primary where it is.
+    let body = patched(
+        &app,
+        id,
+        json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "w2@work.com"}]),
+    )
+    .await;
+    assert_eq!(
+        body["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["primary"] == true)
+            .count(),
+        1
+    );
+    assert_eq!(body["emails"][2]["primary"], true);
+    assert_eq!(app.teamtailor_user(id).await["email"], "w2@work.com");
 }
 
 async fn add_appends_to_multi_valued_attributes(app: TestApp) {

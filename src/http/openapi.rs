@@ -93,6 +93,10 @@ fn scim_responses(success: &str, description: &str, schema: Option<Value>) -> Va
         ("400", "Invalid request (scimType says why)"),
         ("401", "Missing or invalid credential"),
         ("403", "The credential lacks the scim scope"),
+        (
+            "503",
+            "The database is away or busy; retry after Retry-After seconds",
+        ),
     ] {
         responses.insert(
             status.into(),
@@ -231,7 +235,7 @@ fn api_user_attributes() -> Value {
         "properties": {
             "email": { "type": "string" },
             "login-email": { "type": "string" },
-            "username": { "type": "string", "readOnly": true },
+            "username": { "type": "string", "description": "The login email; writing it sets login-email" },
             "name": { "type": ["string", "null"] },
             "title": { "type": ["string", "null"] },
             "role": { "type": "string", "enum": Role::API_VALUES },
@@ -261,7 +265,7 @@ fn api_operation(summary: &str, success: &str, schema: Option<&str>) -> Value {
         "summary": summary,
         "security": [{ "token": [] }, { "bearer": [] }],
         "parameters": [{ "$ref": "#/components/parameters/ApiVersion" }],
-        "responses": { success: ok, "400": error, "401": error, "403": error, "404": error, "406": error, "422": error, "429": error },
+        "responses": { success: ok, "400": error, "401": error, "403": error, "404": error, "406": error, "422": error, "429": error, "503": error },
     })
 }
 

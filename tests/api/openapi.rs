@@ -9,6 +9,7 @@ use crate::helpers::TestApp;
 both_backends!(
     openapi_document_is_served_and_self_consistent,
     every_described_operation_is_routed,
+    api_attributes_are_writable_unless_described_read_only,
 );
 
 async fn openapi(app: &TestApp) -> Value {
@@ -116,4 +117,73 @@ async fn every_described_operation_is_routed(app: TestApp) {
         }
     }
     assert!(checked >= 15, "only {checked} operations described");
+}
+
+/// Each attribute of the Teamtailor API's user, written alone with PATCH:
+/// one described `readOnly` keeps its value, any other takes the value sent.
+async fn api_attributes_are_writable_unless_described_read_only(app: TestApp) {
+    let document = openapi(&app).await;
+    let described = document["components"]["schemas"]["ApiUser"]["properties"]["attributes"]
+        ["properties"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let api = |method: Method, path: String, body: Option<Value>| {
+        let mut request = app
+            .client
+            .request(method, format!("{}/v1{path}", app.address))
+            .header("Authorization", format!("Token token={}", app.key))
+            .header("X-Api-Version", "20240404");
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/vnd.api+json")
+                .body(body.to_string());
+        }
+        request.send()
+    };
+    let created = api(
+        Method::POST,
+        "/users".into(),
+        Some(json!({"data": {"type": "users", "attributes": {"email": "described@example.com"}}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_string();
+    for (name, schema) in &described {
+        let current = api(Method::GET, format!("/users/{id}"), None)
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["data"]["attributes"][name]
+            .clone();
+        let value = if let Some(choices) = schema["enum"].as_array() {
+            choices.iter().find(|c| **c != current).unwrap().clone()
+        } else if schema["type"] == "boolean" {
+            json!(!current.as_bool().unwrap())
+        } else if schema["format"] == "date-time" {
+            json!("2001-02-03T04:05:06Z")
+        } else if name.contains("email") || name == "username" {
+            json!(format!("{name}.written@example.com"))
+        } else {
+            json!(format!("{name} written"))
+        };
+        let body = json!({"data": {"id": id, "type": "users", "attributes": {name: value}}});
+        let response = api(Method::PATCH, format!("/users/{id}"), Some(body))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "PATCH {name}");
+        let read: Value = response.json().await.unwrap();
+        let read = &read["data"]["attributes"][name];
+        if schema["readOnly"] == true {
+            assert_ne!(*read, value, "{name} is described readOnly but was written");
+        } else {
+            assert_eq!(
+                *read, value,
+                "{name} is not described readOnly but was not written"
+            );
+        }
+    }
 }

@@ -11,6 +11,7 @@ use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 pub struct PostgresStore {
     reader: PgPool,
     writer: PgPool,
+    journal_writer: PgPool,
 }
 
 impl PostgresStore {
@@ -29,6 +30,7 @@ impl PostgresStore {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         Ok(PostgresStore {
             reader: pool.clone(),
+            journal_writer: pool.clone(),
             writer: pool,
         })
     }

@@ -324,7 +324,8 @@ macro_rules! bind_columns {
     }};
 }
 
-/// Implements `Store` for a struct with `reader` and `writer` pools of `$db`;
+/// Implements `Store` for a struct with `reader`, `writer` and
+/// `journal_writer` pools of `$db`;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr, $import_batch:path) => {
@@ -642,7 +643,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_journal(&self, entries: &[crate::journal::JournalEntry]) -> StoreResult<()> {
-                let mut transaction = self.writer.begin().await?;
+                let mut transaction = self.journal_writer.begin().await?;
                 // Multi-row statements: the writer (SQLite has one) is held for
                 // as few round trips as possible.
                 for chunk in entries.chunks($import_chunk) {
@@ -774,7 +775,7 @@ macro_rules! impl_sql_store {
                         tokio::task::yield_now().await;
                     }
                 }
-                in_batches(&self.writer, "at < $1", &[oldest]).await?;
+                in_batches(&self.journal_writer, "at < $1", &[oldest]).await?;
                 let companies = sqlx::query("SELECT id FROM companies").fetch_all(&self.reader).await?;
                 for row in companies {
                     let company_id: i64 = row.try_get(0)?;
@@ -787,7 +788,7 @@ macro_rules! impl_sql_store {
                     .await?;
                     if let Some(cut) = cut {
                         let cut: i64 = cut.try_get(0)?;
-                        in_batches(&self.writer, "company_id = $1 AND id <= $2", &[company_id, cut]).await?;
+                        in_batches(&self.journal_writer, "company_id = $1 AND id <= $2", &[company_id, cut]).await?;
                     }
                 }
                 Ok(())

@@ -1,7 +1,10 @@
 //! SQLite: the embedded default. WAL mode with one writer connection (SQLite
 //! allows one writer at a time anyway) and a pool of readers that never wait
-//! for it.
+//! for it. The journal is in a file of its own beside the database
+//! (`app.db` -> `app.journal.db`) with its own writer, so recording requests
+//! never holds up writes of users; other connections attach it as `journal`.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use super::Workload;
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    journal_writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -36,21 +40,77 @@ impl SqliteStore {
                 .pragma("cache_size", BULK_LOAD_CACHE_KIB)
                 .pragma("temp_store", "memory"),
         };
+        let journal_file = journal_path(options.get_filename());
         // A connection to a local file does not go stale: no ping round
         // trip to the connection's thread before every query.
-        let writer = SqlitePoolOptions::new()
+        let journal_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .connect_with(options.clone().filename(&journal_file))
+            .await?;
+        sqlx::raw_sql(include_str!("journal_file.sql"))
+            .execute(&journal_writer)
+            .await?;
+        let writer = pool_attaching(1, &journal_file)
             .connect_with(writer_options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
+        claim_journal(&writer).await?;
+        let reader = pool_attaching(8, &journal_file)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { reader, writer })
+        Ok(SqliteStore {
+            reader,
+            writer,
+            journal_writer,
+        })
     }
+}
+
+/// The journal file of a database file: `app.db` -> `app.journal.db`.
+fn journal_path(database: &Path) -> PathBuf {
+    database.with_extension("journal.db")
+}
+
+/// A pool whose connections see the journal file as schema `journal`.
+fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
+    let journal_file = journal_file.to_string_lossy().into_owned();
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .test_before_acquire(false)
+        .after_connect(move |connection, _| {
+            let journal_file = journal_file.clone();
+            Box::pin(async move {
+                sqlx::query("ATTACH DATABASE $1 AS journal")
+                    .bind(journal_file)
+                    .execute(connection)
+                    .await
+                    .map(|_| ())
+            })
+        })
+}
+
+/// Empties a journal file that belongs to another database (this one was
+/// deleted and created again beside it), then marks it as this one's.
+async fn claim_journal(writer: &SqlitePool) -> StoreResult<()> {
+    let mut transaction = writer.begin().await?;
+    let owned: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM journal.journal_owner o JOIN database_identity d ON d.id = o.id)",
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
+    if !owned {
+        tracing::warn!("the journal file belongs to another database: its entries are removed");
+        for statement in [
+            "DELETE FROM journal.journal",
+            "DELETE FROM journal.journal_owner",
+            "INSERT INTO journal.journal_owner SELECT id FROM database_identity",
+        ] {
+            sqlx::query(statement).execute(&mut *transaction).await?;
+        }
+    }
+    transaction.commit().await?;
+    Ok(())
 }
 
 // The single writer connection already serialises read-modify-write.

@@ -198,6 +198,19 @@ impl TestApp {
         address
     }
 
+    /// A new server on this test's database, with the same key, in place of
+    /// this one (which keeps serving the requests it was given).
+    pub async fn reopened(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = Settings::new(&self.database_url);
+        settings.listen = "127.0.0.1:0".into();
+        settings.bootstrap_token = Some(Secret::new(self.key.clone()));
+        configure(&mut settings);
+        let app = App::build(&settings).await.expect("the app starts again");
+        let address = format!("http://{}", app.local_addr());
+        tokio::spawn(app.run(std::future::pending()));
+        TestApp { address, ..self }
+    }
+
     /// Creates a key for `company` (created if missing) with the given scopes.
     pub async fn key_for(&self, company: &str, scopes: &[Scope]) -> String {
         let store = Database::connect(&self.database_url)

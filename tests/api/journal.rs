@@ -486,3 +486,49 @@ async fn deletes_are_recorded_as_changes_on_sqlite() {
 async fn deletes_are_recorded_as_changes_on_postgres() {
     deletes_are_recorded_as_changes(Backend::Postgres).await;
 }
+
+/// SQLite keeps the journal in a file beside the database (`test.db` ->
+/// `test.journal.db`). Another database put in place of the first (both
+/// number companies from 1) must not show the first one's journal; one
+/// created anew empties the file when it is made.
+#[tokio::test]
+async fn a_journal_file_of_another_database_is_not_shown() {
+    let app = app(Backend::Sqlite, None).await.unwrap();
+    app.create_user(&json!({"userName": "first-database@example.com"}))
+        .await;
+    entries(&app, "company=default", 1).await;
+    let database = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .unwrap()
+        .to_string();
+    let journal_file = std::path::Path::new(&database).with_extension("journal.db");
+    assert!(journal_file.exists(), "{}", journal_file.display());
+
+    let other = crate::helpers::spawn_app(Backend::Sqlite).await.unwrap();
+    let other = app_database_path(&other);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{database}{suffix}"));
+        if std::path::Path::new(&format!("{other}{suffix}")).exists() {
+            std::fs::copy(format!("{other}{suffix}"), format!("{database}{suffix}")).unwrap();
+        }
+    }
+    let again = app
+        .reopened(|s| s.admin_token = Some(Secret::new(OPERATOR)))
+        .await;
+    let body = journal(&again, "company=default").await;
+    assert_eq!(body["entries"], json!([]), "{body}");
+    again
+        .create_user(&json!({"userName": "second-database@example.com"}))
+        .await;
+    let recorded = entries(&again, "company=default", 1).await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["method"], "POST");
+}
+
+fn app_database_path(app: &TestApp) -> String {
+    app.database_url
+        .strip_prefix("sqlite://")
+        .unwrap()
+        .to_string()
+}

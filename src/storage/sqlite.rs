@@ -83,7 +83,10 @@ fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
             Box::pin(async move {
                 sqlx::query("ATTACH DATABASE $1 AS journal")
                     .bind(journal_file)
-                    .execute(connection)
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query("PRAGMA journal.cache_size = 64")
+                    .execute(&mut *connection)
                     .await
                     .map(|_| ())
             })

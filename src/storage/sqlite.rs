@@ -85,6 +85,7 @@ fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
                     .bind(journal_file)
                     .execute(&mut *connection)
                     .await?;
+                // Only the journal listing reads it here: a small page cache.
                 sqlx::query("PRAGMA journal.cache_size = 64")
                     .execute(&mut *connection)
                     .await
@@ -93,8 +94,9 @@ fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
         })
 }
 
-/// Empties a journal file that belongs to another database (this one was
-/// deleted and created again beside it), then marks it as this one's.
+/// Empties a journal file that belongs to another database (a database
+/// file put in place of the one it was written for), then marks it as this
+/// one's. A database made anew empties it in migration 0010.
 async fn claim_journal(writer: &SqlitePool) -> StoreResult<()> {
     let mut transaction = writer.begin().await?;
     let owned: bool = sqlx::query_scalar(

@@ -290,7 +290,7 @@ fn apply_multi_valued(
         Some(Value::Array(entries)) => entries,
         _ => Vec::new(),
     };
-    let selected = |entry: &Value| filter.is_none_or(|f| filter::matches(f, entry, &|_| false));
+    let selected = |entry: &Value| selects(filter, entry);
     match (op, sub, value) {
         (Op::Remove, None, None) if filter.is_some() => entries.retain(|e| !selected(e)),
         (Op::Remove, None, None) => entries.clear(),
@@ -349,10 +349,9 @@ fn merge_into_selected(
     filter: Option<&Filter>,
     parts: Map<String, Value>,
 ) {
-    let selected = |entry: &Value| filter.is_none_or(|f| filter::matches(f, entry, &|_| false));
     let chosen: Vec<bool> = entries
         .iter()
-        .map(|e| selected(e) && e.is_object())
+        .map(|e| selects(filter, e) && e.is_object())
         .collect();
     if parts.get("primary").is_some_and(is_true) {
         for (entry, _) in entries.iter_mut().zip(&chosen).filter(|(_, c)| !**c) {
@@ -374,6 +373,11 @@ fn merge_into_selected(
             object.extend(parts.clone());
         }
     }
+}
+
+/// Whether a path's value filter (none: every entry) selects `entry`.
+fn selects(filter: Option<&Filter>, entry: &Value) -> bool {
+    filter.is_none_or(|f| filter::matches(f, entry, &|_| false))
 }
 
 /// `true`, or the string "True" in any case as Entra ID sends booleans.

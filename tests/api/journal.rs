@@ -497,11 +497,7 @@ async fn a_journal_file_of_another_database_is_not_shown() {
     app.create_user(&json!({"userName": "first-database@example.com"}))
         .await;
     entries(&app, "company=default", 1).await;
-    let database = app
-        .database_url
-        .strip_prefix("sqlite://")
-        .unwrap()
-        .to_string();
+    let database = app_database_path(&app);
     let journal_file = std::path::Path::new(&database).with_extension("journal.db");
     assert!(journal_file.exists(), "{}", journal_file.display());
 

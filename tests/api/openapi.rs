@@ -128,33 +128,20 @@ async fn api_attributes_are_writable_unless_described_read_only(app: TestApp) {
         .as_object()
         .unwrap()
         .clone();
-    let api = |method: Method, path: String, body: Option<Value>| {
-        let mut request = app
-            .client
-            .request(method, format!("{}/v1{path}", app.address))
-            .header("Authorization", format!("Token token={}", app.key))
-            .header("X-Api-Version", "20240404");
-        if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/vnd.api+json")
-                .body(body.to_string());
-        }
-        request.send()
-    };
-    let created = api(
-        Method::POST,
-        "/users".into(),
-        Some(json!({"data": {"type": "users", "attributes": {"email": "described@example.com"}}})),
-    )
-    .await
-    .unwrap();
+    let created = app
+        .api(
+            Method::POST,
+            "/users",
+            Some(&json!({"data": {"type": "users", "attributes": {"email": "described@example.com"}}})),
+        )
+        .await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
     let id = created["data"]["id"].as_str().unwrap().to_string();
     for (name, schema) in &described {
-        let current = api(Method::GET, format!("/users/{id}"), None)
+        let current = app
+            .api(Method::GET, &format!("/users/{id}"), None)
             .await
-            .unwrap()
             .json::<Value>()
             .await
             .unwrap()["data"]["attributes"][name]
@@ -171,9 +158,9 @@ async fn api_attributes_are_writable_unless_described_read_only(app: TestApp) {
             json!(format!("{name} written"))
         };
         let body = json!({"data": {"id": id, "type": "users", "attributes": {name: value}}});
-        let response = api(Method::PATCH, format!("/users/{id}"), Some(body))
-            .await
-            .unwrap();
+        let response = app
+            .api(Method::PATCH, &format!("/users/{id}"), Some(&body))
+            .await;
         assert_eq!(response.status(), 200, "PATCH {name}");
         let read: Value = response.json().await.unwrap();
         let read = &read["data"]["attributes"][name];

@@ -31,7 +31,7 @@ both_backends!(
 const VERSION: &str = "20240404";
 
 impl TestApp {
-    async fn api_as(
+    pub(crate) async fn api_as(
         &self,
         key: &str,
         method: Method,
@@ -56,7 +56,7 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    async fn api(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+    pub(crate) async fn api(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
         self.api_as(&self.key, method, path, body).await
     }
 

@@ -43,10 +43,16 @@ impl SqliteStore {
         let journal_file = journal_path(options.get_filename());
         // A connection to a local file does not go stale: no ping round
         // trip to the connection's thread before every query.
+        // It appends and prunes: a small page cache is enough.
         let journal_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(options.clone().filename(&journal_file))
+            .connect_with(
+                options
+                    .clone()
+                    .filename(&journal_file)
+                    .pragma("cache_size", JOURNAL_CACHE_PAGES),
+            )
             .await?;
         sqlx::raw_sql(include_str!("journal_file.sql"))
             .execute(&journal_writer)
@@ -56,7 +62,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         claim_journal(&writer).await?;
-        let reader = pool_attaching(8, &journal_file)
+        let reader = pool_attaching(reader_connections(), &journal_file)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqliteStore {
@@ -66,6 +72,17 @@ impl SqliteStore {
         })
     }
 }
+
+/// Readers: SQLite reads from cached pages on the caller's CPU, so more
+/// connections than two per core add no throughput, only page caches
+/// (up to 2 MiB each, filled by any scan).
+fn reader_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (2 * cores).clamp(4, 16) as u32
+}
+
+/// Page cache of the journal file on every connection (pages, not KiB).
+const JOURNAL_CACHE_PAGES: &str = "64";
 
 /// The journal file of a database file: `app.db` -> `app.journal.db`.
 fn journal_path(database: &Path) -> PathBuf {
@@ -86,10 +103,12 @@ fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
                     .execute(&mut *connection)
                     .await?;
                 // Only the journal listing reads it here: a small page cache.
-                sqlx::query("PRAGMA journal.cache_size = 64")
-                    .execute(&mut *connection)
-                    .await
-                    .map(|_| ())
+                sqlx::query(&format!(
+                    "PRAGMA journal.cache_size = {JOURNAL_CACHE_PAGES}"
+                ))
+                .execute(&mut *connection)
+                .await
+                .map(|_| ())
             })
         })
 }

@@ -1,5 +1,6 @@
 //! Persistence: one `Store` trait, implemented for PostgreSQL and SQLite.
 
+mod checkpointer;
 mod postgres;
 mod sql_filter;
 mod sql_store;

@@ -3,6 +3,8 @@
 //! for it. The journal is in a file of its own beside the database
 //! (`app.db` -> `app.journal.db`) with its own writer, so recording requests
 //! never holds up writes of users; other connections attach it as `journal`.
+//! A checkpointer copies the write-ahead log into the database in the
+//! background (see `checkpointer`).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -12,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::checkpointer::Checkpointer;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 use super::Workload;
 
@@ -19,6 +22,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     journal_writer: SqlitePool,
+    /// Serving only: a bulk load leaves checkpoints to its writer.
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -28,11 +33,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             // SCIM `co`/`sw`/`ew` on case-exact attributes must not fold case.
             .pragma("case_sensitive_like", "ON");
         let writer_options = match workload {
-            Workload::Serve => options.clone(),
+            Workload::Serve => options.clone().pragma("wal_autocheckpoint", "0"),
             // Index pages of a million users stay cached across batches, and
             // each statement's rollback journal is kept in memory, not a file.
             Workload::BulkLoad => options
@@ -62,6 +67,12 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         claim_journal(&writer).await?;
+        let checkpointer = match workload {
+            Workload::Serve => {
+                Some(Checkpointer::start(options.clone(), writer.clone(), BUSY_TIMEOUT).await?)
+            }
+            Workload::BulkLoad => None,
+        };
         let reader = pool_attaching(reader_connections(), &journal_file)
             .connect_with(options.read_only(true))
             .await?;
@@ -69,6 +80,7 @@ impl SqliteStore {
             reader,
             writer,
             journal_writer,
+            _checkpointer: checkpointer,
         })
     }
 }
@@ -152,6 +164,9 @@ impl_sql_store!(
     20,
     import_batch
 );
+
+/// How long a connection waits for a lock another holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Users per import statement; each statement binds three parameters.
 const IMPORT_CHUNK: usize = 1000;

@@ -1,0 +1,110 @@
+//! SQLite WAL checkpoints off the write path. Left to the writer, every
+//! thousandth page logged makes one write copy the log into the database
+//! and sync both files while all other writes queue behind it: POST p99
+//! 55-78 ms, against 13-15 ms here. A connection of its own copies the log
+//! beside the writer. Once the log is long, the writer connection itself
+//! restarts it, in its turn between writes: that copies the little left and
+//! waits briefly for readers of the log; when readers are long, it tries
+//! again later, meanwhile the log grows.
+
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::StoreResult;
+
+/// How often the log is copied into the database.
+const INTERVAL: Duration = Duration::from_millis(25);
+
+/// Log pages (4 KiB each) after which the log starts again from the top,
+/// which bounds its file at about this size while writes go on.
+const RESTART_PAGES: i64 = 4000;
+
+/// The longest a restart holds writes waiting for readers of the log.
+const RESTART_WAIT_MS: u64 = 10;
+
+/// After a restart that readers kept from finishing, the next attempt.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The running checkpointer; stops when dropped with its store.
+pub(super) struct Checkpointer {
+    task: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the database of `options`, whose `writer` runs
+    /// with `wal_autocheckpoint = 0` and waits `busy_timeout` for locks.
+    pub(super) async fn start(
+        options: SqliteConnectOptions,
+        writer: SqlitePool,
+        busy_timeout: Duration,
+    ) -> StoreResult<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next_restart = Instant::now();
+            loop {
+                tick.tick().await;
+                let restarted = match checkpoint(&pool).await {
+                    Ok(pages) if pages >= RESTART_PAGES && Instant::now() >= next_restart => {
+                        restart(&writer, busy_timeout).await
+                    }
+                    Ok(_) => Ok(true),
+                    Err(error) => Err(error),
+                };
+                match restarted {
+                    Ok(true) => {}
+                    Ok(false) => next_restart = Instant::now() + RESTART_BACKOFF,
+                    Err(error) => tracing::warn!(%error, "WAL checkpoint failed; retrying"),
+                }
+            }
+        });
+        Ok(Checkpointer { task })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies what readers no longer need; the pages in the log.
+async fn checkpoint(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
+    let (_, pages, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    Ok(pages)
+}
+
+/// Restarts the log on the writer connection, waiting at most
+/// [`RESTART_WAIT_MS`] for readers. False when readers kept it from that.
+async fn restart(writer: &SqlitePool, busy_timeout: Duration) -> Result<bool, sqlx::Error> {
+    let mut connection = writer.acquire().await?;
+    sqlx::query(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}"))
+        .execute(&mut *connection)
+        .await?;
+    let restarted: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(&mut *connection)
+        .await;
+    let reset = sqlx::query(&format!(
+        "PRAGMA busy_timeout = {}",
+        busy_timeout.as_millis()
+    ))
+    .execute(&mut *connection)
+    .await;
+    if reset.is_err() {
+        // Never write with the short wait: a new connection gets the usual.
+        connection.close_on_drop();
+    }
+    let (busy, _, _) = restarted?;
+    reset?;
+    Ok(busy == 0)
+}

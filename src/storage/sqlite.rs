@@ -3,8 +3,8 @@
 //! for it. The journal is in a file of its own beside the database
 //! (`app.db` -> `app.journal.db`) with its own writer, so recording requests
 //! never holds up writes of users; other connections attach it as `journal`.
-//! A checkpointer copies the write-ahead log into the database in the
-//! background (see `checkpointer`).
+//! Checkpointers copy each file's write-ahead log into it in the background
+//! (see `checkpointer`).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -22,8 +22,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     journal_writer: SqlitePool,
-    /// Serving only: a bulk load leaves checkpoints to its writer.
-    _checkpointer: Option<Checkpointer>,
+    /// Serving only, one per file: a bulk load leaves checkpoints to its
+    /// writers.
+    _checkpointers: Vec<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -36,8 +37,14 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             // SCIM `co`/`sw`/`ew` on case-exact attributes must not fold case.
             .pragma("case_sensitive_like", "ON");
+        let serving = matches!(workload, Workload::Serve);
+        // Serving, writers leave checkpoints to the checkpointers.
+        let writing = |options: SqliteConnectOptions| match serving {
+            true => options.pragma("wal_autocheckpoint", "0"),
+            false => options,
+        };
         let writer_options = match workload {
-            Workload::Serve => options.clone().pragma("wal_autocheckpoint", "0"),
+            Workload::Serve => writing(options.clone()),
             // Index pages of a million users stay cached across batches, and
             // each statement's rollback journal is kept in memory, not a file.
             Workload::BulkLoad => options
@@ -52,12 +59,12 @@ impl SqliteStore {
         let journal_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(
+            .connect_with(writing(
                 options
                     .clone()
                     .filename(&journal_file)
                     .pragma("cache_size", JOURNAL_CACHE_PAGES),
-            )
+            ))
             .await?;
         sqlx::raw_sql(include_str!("journal_file.sql"))
             .execute(&journal_writer)
@@ -67,12 +74,16 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         claim_journal(&writer).await?;
-        let checkpointer = match workload {
-            Workload::Serve => {
-                Some(Checkpointer::start(options.clone(), writer.clone(), BUSY_TIMEOUT).await?)
+        let mut checkpointers = Vec::new();
+        if serving {
+            for (file, file_writer) in [
+                (options.clone(), &writer),
+                (options.clone().filename(&journal_file), &journal_writer),
+            ] {
+                checkpointers
+                    .push(Checkpointer::start(file, file_writer.clone(), BUSY_TIMEOUT).await?);
             }
-            Workload::BulkLoad => None,
-        };
+        }
         let reader = pool_attaching(reader_connections(), &journal_file)
             .connect_with(options.read_only(true))
             .await?;
@@ -80,7 +91,7 @@ impl SqliteStore {
             reader,
             writer,
             journal_writer,
-            _checkpointer: checkpointer,
+            _checkpointers: checkpointers,
         })
     }
 }

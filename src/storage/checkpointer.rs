@@ -28,7 +28,8 @@ const RESTART_WAIT_MS: u64 = 10;
 /// After a restart that readers kept from finishing, the next attempt.
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The running checkpointer; stops when dropped with its store.
+/// The running checkpointer; stops when dropped with its store (and its
+/// writer, which a restart cut short could leave with the short wait).
 pub(super) struct Checkpointer {
     task: JoinHandle<()>,
 }

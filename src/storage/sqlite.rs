@@ -39,9 +39,12 @@ impl SqliteStore {
             .pragma("case_sensitive_like", "ON");
         let serving = matches!(workload, Workload::Serve);
         // Serving, writers leave checkpoints to the checkpointers.
-        let writing = |options: SqliteConnectOptions| match serving {
-            true => options.pragma("wal_autocheckpoint", "0"),
-            false => options,
+        let writing = |options: SqliteConnectOptions| {
+            if serving {
+                options.pragma("wal_autocheckpoint", "0")
+            } else {
+                options
+            }
         };
         let writer_options = match workload {
             Workload::Serve => writing(options.clone()),

@@ -198,6 +198,12 @@ impl TestApp {
         address
     }
 
+    /// The database file of a SQLite test's server.
+    pub fn sqlite_path(&self) -> String {
+        let path = self.database_url.strip_prefix("sqlite://");
+        path.expect("a SQLite database").to_string()
+    }
+
     /// A new server on this test's database, with the same key, in place of
     /// this one (which keeps serving the requests it was given).
     pub async fn reopened(self, configure: impl FnOnce(&mut Settings)) -> TestApp {

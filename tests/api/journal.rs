@@ -497,12 +497,12 @@ async fn a_journal_file_of_another_database_is_not_shown() {
     app.create_user(&json!({"userName": "first-database@example.com"}))
         .await;
     entries(&app, "company=default", 1).await;
-    let database = app_database_path(&app);
+    let database = app.sqlite_path();
     let journal_file = std::path::Path::new(&database).with_extension("journal.db");
     assert!(journal_file.exists(), "{}", journal_file.display());
 
     let other = crate::helpers::spawn_app(Backend::Sqlite).await.unwrap();
-    let other = app_database_path(&other);
+    let other = other.sqlite_path();
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{database}{suffix}"));
         if std::path::Path::new(&format!("{other}{suffix}")).exists() {
@@ -520,11 +520,4 @@ async fn a_journal_file_of_another_database_is_not_shown() {
     let recorded = entries(&again, "company=default", 1).await;
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["method"], "POST");
-}
-
-fn app_database_path(app: &TestApp) -> String {
-    app.database_url
-        .strip_prefix("sqlite://")
-        .unwrap()
-        .to_string()
 }

@@ -266,10 +266,7 @@ async fn a_database_outage_is_503_and_never_a_failed_login() {
 #[tokio::test]
 async fn sustained_writes_keep_the_sqlite_log_bounded() {
     let app = std::sync::Arc::new(spawn_app(Backend::Sqlite).await.unwrap());
-    let log = format!(
-        "{}-wal",
-        app.database_url.strip_prefix("sqlite://").unwrap()
-    );
+    let log = format!("{}-wal", app.sqlite_path());
     for round in 0..20 {
         let mut writers = tokio::task::JoinSet::new();
         for n in 0..100 {

@@ -7,12 +7,14 @@
 //! waits briefly for readers of the log; when readers are long, it tries
 //! again later, meanwhile the log grows.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::writer::Writer;
 use super::StoreResult;
 
 /// How often the log is copied into the database.
@@ -28,6 +30,14 @@ const RESTART_WAIT_MS: u64 = 10;
 /// After a restart that readers kept from finishing, the next attempt.
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
+/// The connection that writes the file: the database's, or the journal
+/// file's (a pool of one: its writes come in batches, so the pool's round
+/// trip on release costs little there).
+pub(super) enum FileWriter {
+    Database(Arc<Writer>),
+    Journal(SqlitePool),
+}
+
 /// The running checkpointer; stops when dropped with its store (and its
 /// writer, which a restart cut short could leave with the short wait).
 pub(super) struct Checkpointer {
@@ -39,7 +49,7 @@ impl Checkpointer {
     /// with `wal_autocheckpoint = 0` and waits `busy_timeout` for locks.
     pub(super) async fn start(
         options: SqliteConnectOptions,
-        writer: SqlitePool,
+        writer: FileWriter,
         busy_timeout: Duration,
     ) -> StoreResult<Self> {
         let pool = SqlitePoolOptions::new()
@@ -87,25 +97,50 @@ async fn checkpoint(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
 
 /// Restarts the log on the writer connection, waiting at most
 /// [`RESTART_WAIT_MS`] for readers. False when readers kept it from that.
-async fn restart(writer: &SqlitePool, busy_timeout: Duration) -> Result<bool, sqlx::Error> {
-    let mut connection = writer.acquire().await?;
-    sqlx::query(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}"))
-        .execute(&mut *connection)
-        .await?;
-    let restarted: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(&mut *connection)
-        .await;
-    let reset = sqlx::query(&format!(
-        "PRAGMA busy_timeout = {}",
-        busy_timeout.as_millis()
-    ))
-    .execute(&mut *connection)
-    .await;
-    if reset.is_err() {
-        // Never write with the short wait: a new connection gets the usual.
-        connection.close_on_drop();
-    }
-    let (busy, _, _) = restarted?;
+async fn restart(writer: &FileWriter, busy_timeout: Duration) -> Result<bool, sqlx::Error> {
+    // Never write with the short wait: a new connection gets the usual.
+    let (restarted, reset) = match writer {
+        FileWriter::Database(writer) => {
+            let mut connection = writer.acquire().await?;
+            let (restarted, reset) = restart_on(&mut connection, busy_timeout).await;
+            if reset.is_err() {
+                *connection = writer.open().await?;
+            }
+            (restarted, reset)
+        }
+        FileWriter::Journal(pool) => {
+            let mut connection = pool.acquire().await?;
+            let (restarted, reset) = restart_on(&mut connection, busy_timeout).await;
+            if reset.is_err() {
+                connection.close_on_drop();
+            }
+            (restarted, reset)
+        }
+    };
+    let busy = restarted?;
     reset?;
     Ok(busy == 0)
+}
+
+/// The restart's busy flag, and whether the usual wait is back in place.
+async fn restart_on(
+    connection: &mut SqliteConnection,
+    busy_timeout: Duration,
+) -> (Result<i64, sqlx::Error>, Result<(), sqlx::Error>) {
+    let wait = |ms: u128| format!("PRAGMA busy_timeout = {ms}");
+    if let Err(error) = sqlx::query(&wait(RESTART_WAIT_MS.into()))
+        .execute(&mut *connection)
+        .await
+    {
+        return (Err(error), Ok(()));
+    }
+    let restarted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(RESTART)")
+        .fetch_one(&mut *connection)
+        .await
+        .map(|(busy, _, _)| busy);
+    let reset = sqlx::query(&wait(busy_timeout.as_millis()))
+        .execute(&mut *connection)
+        .await
+        .map(|_| ());
+    (restarted, reset)
 }

@@ -5,6 +5,7 @@ mod postgres;
 mod sql_filter;
 mod sql_store;
 mod sqlite;
+mod writer;
 
 use std::future::Future;
 

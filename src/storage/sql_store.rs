@@ -324,8 +324,8 @@ macro_rules! bind_columns {
     }};
 }
 
-/// Implements `Store` for a struct with `reader`, `writer` and
-/// `journal_writer` pools of `$db`;
+/// Implements `Store` for a struct with `reader` and `journal_writer` pools
+/// of `$db` and a `writer` whose `acquire()` gives a connection of `$db`;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr, $import_batch:path) => {
@@ -441,7 +441,7 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(&sql)
                     .bind(slug)
                     .bind(now_millis_as_micros())
-                    .fetch_one(&self.writer)
+                    .fetch_one(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(|e| conflict(e, "company"))?;
                 Ok(company_from_row(&row)?)
@@ -453,7 +453,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(slug)
                 .bind(now_millis_as_micros())
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
                 self.company_by_slug(slug)
                     .await?
@@ -462,7 +462,7 @@ macro_rules! impl_sql_store {
 
             async fn company_by_slug(&self, slug: &str) -> StoreResult<Option<Company>> {
                 let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies WHERE slug = $1");
-                let row = sqlx::query(&sql).bind(slug).fetch_optional(&self.writer).await?;
+                let row = sqlx::query(&sql).bind(slug).fetch_optional(&mut *self.writer.acquire().await?).await?;
                 Ok(row.as_ref().map(company_from_row).transpose()?)
             }
 
@@ -497,12 +497,12 @@ macro_rules! impl_sql_store {
                 .bind(Scope::join(&key.scopes))
                 .bind(now_millis_as_micros())
                 .bind(key.expires_at)
-                .fetch_one(&self.writer)
+                .fetch_one(&mut *self.writer.acquire().await?)
                 .await
                 .map_err(|e| conflict(e, "api key"))?;
                 let id: i64 = row.try_get(0)?;
                 let sql = format!("{KEY_SELECT} WHERE k.id = $1");
-                let row = sqlx::query(&sql).bind(id).fetch_one(&self.writer).await?;
+                let row = sqlx::query(&sql).bind(id).fetch_one(&mut *self.writer.acquire().await?).await?;
                 Ok(key_from_row(&row)?)
             }
 
@@ -521,7 +521,7 @@ macro_rules! impl_sql_store {
                 .bind(Scope::join(&key.scopes))
                 .bind(now_millis_as_micros())
                 .bind(key.expires_at)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
                 self.key_by_lookup(&key.digest.lookup())
                     .await?
@@ -558,7 +558,7 @@ macro_rules! impl_sql_store {
                 let result = sqlx::query("UPDATE api_keys SET expires_at = $1 WHERE id = $2")
                     .bind(expires_at)
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                 Ok(result.rows_affected() > 0)
             }
@@ -567,7 +567,8 @@ macro_rules! impl_sql_store {
                 if used.is_empty() {
                     return Ok(());
                 }
-                let mut transaction = self.writer.begin().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 for (id, at) in used {
                     sqlx::query(
                         "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 \
@@ -586,7 +587,7 @@ macro_rules! impl_sql_store {
                 let rows = sqlx::query(
                     "SELECT kid, secret, created_at, retired_at FROM signing_keys ORDER BY created_at DESC, kid",
                 )
-                .fetch_all(&self.writer)
+                .fetch_all(&mut *self.writer.acquire().await?)
                 .await?;
                 rows.iter()
                     .map(|row| {
@@ -602,7 +603,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn rotate_signing_key(&self, key: &crate::storage::SigningKey) -> StoreResult<()> {
-                let mut transaction = self.writer.begin().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                     .bind(key.created_at)
                     .execute(&mut *transaction)
@@ -623,7 +625,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(now_millis_as_micros())
                 .bind(id)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
                 Ok(result.rows_affected() > 0)
             }
@@ -812,13 +814,14 @@ macro_rules! impl_sql_store {
                     .bind(plan),
                     None => sqlx::query("DELETE FROM company_faults WHERE company_id = $1").bind(company_id),
                 }
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
                 Ok(())
             }
 
             async fn reset_company(&self, company_id: i64) -> StoreResult<u64> {
-                let mut transaction = self.writer.begin().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 sqlx::query("DELETE FROM journal WHERE company_id = $1")
                     .bind(company_id)
                     .execute(&mut *transaction)
@@ -834,7 +837,8 @@ macro_rules! impl_sql_store {
 
             async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
                 let now = now_millis_as_micros();
-                let mut transaction = self.writer.begin().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 // Value rows come with each user, by trigger.
                 let inserted = $import_batch(&mut transaction, company_id, users, now).await?;
                 transaction.commit().await?;
@@ -850,7 +854,7 @@ macro_rules! impl_sql_store {
                     .bind(now)
                     .bind(now)
                     .bind(1_i64)
-                    .fetch_one(&self.writer)
+                    .fetch_one(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(|e| conflict(e, "userName"))?;
                 Ok(user_from_row(&row)?)
@@ -890,7 +894,7 @@ macro_rules! impl_sql_store {
                         .bind(company_id)
                         .bind(id)
                         .bind(current.version)
-                        .fetch_optional(&self.writer)
+                        .fetch_optional(&mut *self.writer.acquire().await?)
                         .await
                         .map_err(|e| conflict(e, "userName"))?;
                     if let Some(row) = written {
@@ -898,7 +902,8 @@ macro_rules! impl_sql_store {
                     }
                 }
                 // Contended: lock the row so writers queue and this one lands.
-                let mut transaction = self.writer.begin().await?;
+                let mut writer = self.writer.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 let locked = format!("{select}{}", $row_lock);
                 let row = sqlx::query(&locked)
                     .bind(company_id)
@@ -935,7 +940,7 @@ macro_rules! impl_sql_store {
                             .bind(version)
                     }
                 }
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
                 Ok(result.rows_affected() > 0)
             }
@@ -972,7 +977,7 @@ macro_rules! impl_sql_store {
 
             async fn refresh_statistics(&self) -> StoreResult<()> {
                 for statement in $analyze {
-                    sqlx::query(statement).execute(&self.writer).await?;
+                    sqlx::query(statement).execute(&mut *self.writer.acquire().await?).await?;
                 }
                 Ok(())
             }

@@ -8,19 +8,23 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::Connection;
 
-use super::checkpointer::Checkpointer;
+use super::checkpointer::{Checkpointer, FileWriter};
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
+use super::writer::Writer;
 use super::Workload;
 
 pub struct SqliteStore {
     reader: SqlitePool,
-    writer: SqlitePool,
+    writer: Arc<Writer>,
     journal_writer: SqlitePool,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
@@ -72,19 +76,24 @@ impl SqliteStore {
         sqlx::raw_sql(include_str!("journal_file.sql"))
             .execute(&journal_writer)
             .await?;
-        let writer = pool_attaching(1, &journal_file)
-            .connect_with(writer_options)
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
-        claim_journal(&writer).await?;
+        let writer = Arc::new(Writer::connect(writer_options, journal_file.clone()).await?);
+        {
+            let mut connection = writer.acquire().await?;
+            sqlx::migrate!("migrations/sqlite")
+                .run(&mut *connection)
+                .await?;
+            claim_journal(&mut connection).await?;
+        }
         let mut checkpointers = Vec::new();
         if serving {
             for (file, file_writer) in [
-                (options.clone(), &writer),
-                (options.clone().filename(&journal_file), &journal_writer),
+                (options.clone(), FileWriter::Database(writer.clone())),
+                (
+                    options.clone().filename(&journal_file),
+                    FileWriter::Journal(journal_writer.clone()),
+                ),
             ] {
-                checkpointers
-                    .push(Checkpointer::start(file, file_writer.clone(), BUSY_TIMEOUT).await?);
+                checkpointers.push(Checkpointer::start(file, file_writer, BUSY_TIMEOUT).await?);
             }
         }
         let reader = pool_attaching(reader_connections(), &journal_file)
@@ -117,32 +126,38 @@ fn journal_path(database: &Path) -> PathBuf {
 
 /// A pool whose connections see the journal file as schema `journal`.
 fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
-    let journal_file = journal_file.to_string_lossy().into_owned();
+    let journal_file = journal_file.to_path_buf();
     SqlitePoolOptions::new()
         .max_connections(connections)
         .test_before_acquire(false)
         .after_connect(move |connection, _| {
             let journal_file = journal_file.clone();
-            Box::pin(async move {
-                sqlx::query("ATTACH DATABASE $1 AS journal")
-                    .bind(journal_file)
-                    .execute(&mut *connection)
-                    .await?;
-                // Only the journal listing reads it here: a small page cache.
-                sqlx::query(&format!(
-                    "PRAGMA journal.cache_size = {JOURNAL_CACHE_PAGES}"
-                ))
-                .execute(&mut *connection)
-                .await
-                .map(|_| ())
-            })
+            Box::pin(async move { attach_journal(connection, &journal_file).await })
         })
+}
+
+/// Attaches the journal file as schema `journal`.
+pub(super) async fn attach_journal(
+    connection: &mut SqliteConnection,
+    journal_file: &Path,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("ATTACH DATABASE $1 AS journal")
+        .bind(journal_file.to_string_lossy().into_owned())
+        .execute(&mut *connection)
+        .await?;
+    // Only the journal listing reads it here: a small page cache.
+    sqlx::query(&format!(
+        "PRAGMA journal.cache_size = {JOURNAL_CACHE_PAGES}"
+    ))
+    .execute(&mut *connection)
+    .await
+    .map(|_| ())
 }
 
 /// Empties a journal file that belongs to another database (a database
 /// file put in place of the one it was written for), then marks it as this
 /// one's. A database made anew empties it in migration 0010.
-async fn claim_journal(writer: &SqlitePool) -> StoreResult<()> {
+async fn claim_journal(writer: &mut SqliteConnection) -> StoreResult<()> {
     let mut transaction = writer.begin().await?;
     let owned: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM journal.journal_owner o JOIN database_identity d ON d.id = o.id)",

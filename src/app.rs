@@ -107,6 +107,7 @@ impl App {
     ) -> std::io::Result<()> {
         let auth = self.state.auth.clone();
         let journal = self.state.journal.clone();
+        let store = self.state.store.clone();
         let draining = self.state.draining.clone();
         let shutdown = async move {
             shutdown.await;
@@ -119,6 +120,7 @@ impl App {
         // Record the last key uses and journal entries before exiting.
         auth.usage.flush(&auth.store).await;
         journal.flush().await;
+        store.close().await;
         served
     }
 }

@@ -263,29 +263,7 @@ pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Tokens { command, database } => tokens(command, &database.database_url).await,
-        Command::Users { command, database } => users(command, &database.database_url).await,
-        Command::SigningKeys {
-            command: SigningKeysCommand::Rotate,
-            database,
-        } => rotate_signing_key(&database.database_url).await,
-        Command::Import { args, database } => {
-            match open_for(&database.database_url, Workload::BulkLoad).await {
-                Ok(store) => data::import(args, &store).await,
-                Err(e) => Err(e),
-            }
-        }
-        Command::Export { args, database } => match open(&database.database_url).await {
-            Ok(store) => data::export(args, &store).await,
-            Err(e) => Err(e),
-        },
-        Command::Reset { args, database } => match open(&database.database_url).await {
-            Ok(store) => data::reset(args, &store).await,
-            Err(e) => Err(e),
-        },
-        Command::Companies { command, database } => {
-            companies(command, &database.database_url).await
-        }
+        command => on_database(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -321,18 +299,43 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     app.run(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
-async fn open(database_url: &str) -> Result<Database, String> {
-    open_for(database_url, Workload::Serve).await
-}
+const SERVE_OPENS_ITS_DATABASE: &str = "serve opens its database itself";
 
-async fn open_for(database_url: &str, workload: Workload) -> Result<Database, String> {
-    Database::connect_for(database_url, workload)
+/// Runs a command other than `serve` on its database, then closes the
+/// database: a SQLite file is left whole, without its write-ahead log.
+async fn on_database(command: Command) -> Result<(), String> {
+    let (database, workload) = match &command {
+        Command::Import { database, .. } => (database, Workload::BulkLoad),
+        Command::Tokens { database, .. }
+        | Command::Users { database, .. }
+        | Command::SigningKeys { database, .. }
+        | Command::Export { database, .. }
+        | Command::Reset { database, .. }
+        | Command::Companies { database, .. } => (database, Workload::Serve),
+        Command::Serve(_) => return Err(SERVE_OPENS_ITS_DATABASE.into()),
+    };
+    let url = &database.database_url;
+    let store = Database::connect_for(url, workload)
         .await
-        .map_err(|e| format!("{e} ({})", redact_url(database_url)))
+        .map_err(|e| format!("{e} ({})", redact_url(url)))?;
+    let result = match command {
+        Command::Tokens { command, .. } => tokens(command, &store).await,
+        Command::Users { command, .. } => users(command, &store).await,
+        Command::SigningKeys {
+            command: SigningKeysCommand::Rotate,
+            ..
+        } => rotate_signing_key(&store).await,
+        Command::Import { args, .. } => data::import(args, &store).await,
+        Command::Export { args, .. } => data::export(args, &store).await,
+        Command::Reset { args, .. } => data::reset(args, &store).await,
+        Command::Companies { command, .. } => companies(command, &store).await,
+        Command::Serve(_) => Err(SERVE_OPENS_ITS_DATABASE.into()),
+    };
+    store.close().await;
+    result
 }
 
-async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String> {
-    let store = open(database_url).await?;
+async fn tokens(command: TokensCommand, store: &Database) -> Result<(), String> {
     match command {
         TokensCommand::Create {
             company,
@@ -340,20 +343,19 @@ async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String
             name,
             expires_in,
         } => {
-            let (key, secret) = admin::create_key(&store, &company, &scopes, &name, expires_in)
+            let (key, secret) = admin::create_key(store, &company, &scopes, &name, expires_in)
                 .await
                 .map_err(|e| e.to_string())?;
             announce_key(&key, "Created");
             println!("{}", secret.expose());
         }
         TokensCommand::Rotate { id, grace } => {
-            let (key, secret) =
-                admin::rotate_key(&store, id, grace)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::NotFound => format!("no active key with id {id}"),
-                        other => other.to_string(),
-                    })?;
+            let (key, secret) = admin::rotate_key(store, id, grace)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => format!("no active key with id {id}"),
+                    other => other.to_string(),
+                })?;
             match grace {
                 Some(grace) => eprintln!("Key {id} keeps working for {}s.", grace.as_secs()),
                 None => eprintln!("Key {id} is revoked."),
@@ -413,8 +415,7 @@ async fn tokens(command: TokensCommand, database_url: &str) -> Result<(), String
     Ok(())
 }
 
-async fn users(command: UsersCommand, database_url: &str) -> Result<(), String> {
-    let store = open(database_url).await?;
+async fn users(command: UsersCommand, store: &Database) -> Result<(), String> {
     match command {
         UsersCommand::Explain {
             company,
@@ -526,9 +527,8 @@ fn teamtailor_json(user: &User) -> serde_json::Value {
     })
 }
 
-async fn rotate_signing_key(database_url: &str) -> Result<(), String> {
-    let store = open(database_url).await?;
-    let kid = admin::rotate_signing_key(&store)
+async fn rotate_signing_key(store: &Database) -> Result<(), String> {
+    let kid = admin::rotate_signing_key(store)
         .await
         .map_err(|e| e.to_string())?;
     println!(
@@ -551,8 +551,7 @@ fn announce_key(key: &crate::storage::ApiKey, verb: &str) {
     );
 }
 
-async fn companies(command: CompaniesCommand, database_url: &str) -> Result<(), String> {
-    let store = open(database_url).await?;
+async fn companies(command: CompaniesCommand, store: &Database) -> Result<(), String> {
     match command {
         CompaniesCommand::Create { slug } => {
             let slug = slug.trim();

@@ -39,9 +39,11 @@ pub(super) enum FileWriter {
 }
 
 /// The running checkpointer; stops when dropped with its store (and its
-/// writer, which a restart cut short could leave with the short wait).
+/// writer, which a restart cut short could leave with the short wait), or
+/// with [`Checkpointer::stop`].
 pub(super) struct Checkpointer {
-    task: JoinHandle<()>,
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pool: SqlitePool,
 }
 
 impl Checkpointer {
@@ -57,13 +59,14 @@ impl Checkpointer {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
+        let checkpoints = pool.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut next_restart = Instant::now();
             loop {
                 tick.tick().await;
-                let restarted = match checkpoint(&pool).await {
+                let restarted = match checkpoint(&checkpoints).await {
                     Ok(pages) if pages >= RESTART_PAGES && Instant::now() >= next_restart => {
                         restart(&writer, busy_timeout).await
                     }
@@ -77,13 +80,28 @@ impl Checkpointer {
                 }
             }
         });
-        Ok(Checkpointer { task })
+        Ok(Checkpointer {
+            task: std::sync::Mutex::new(Some(task)),
+            pool,
+        })
+    }
+
+    /// Stops checkpointing and closes the checkpointer's connection.
+    pub(super) async fn stop(&self) {
+        let task = self.task.lock().ok().and_then(|mut task| task.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        self.pool.close().await;
     }
 }
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
     }
 }
 

@@ -378,6 +378,16 @@ impl Database {
             Database::Sqlite(_) => "sqlite",
         }
     }
+
+    /// Closes the connections once the work in progress on them is done; a
+    /// SQLite file is then left whole, without its write-ahead log beside it.
+    /// Later calls fail.
+    pub async fn close(&self) {
+        match self {
+            Database::Postgres(store) => store.close().await,
+            Database::Sqlite(store) => store.close().await,
+        }
+    }
 }
 
 macro_rules! delegate {

@@ -34,6 +34,10 @@ impl PostgresStore {
             writer: pool,
         })
     }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+    }
 }
 
 impl_sql_store!(

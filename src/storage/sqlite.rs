@@ -28,7 +28,7 @@ pub struct SqliteStore {
     journal_writer: SqlitePool,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
-    _checkpointers: Vec<Checkpointer>,
+    checkpointers: Vec<Checkpointer>,
 }
 
 impl SqliteStore {
@@ -103,8 +103,20 @@ impl SqliteStore {
             reader,
             writer,
             journal_writer,
-            _checkpointers: checkpointers,
+            checkpointers,
         })
+    }
+
+    /// Closes every connection, the writer's last: the last connection to
+    /// close copies the write-ahead log into its file and removes it, and
+    /// readers, opened read-only, could not.
+    pub async fn close(&self) {
+        for checkpointer in &self.checkpointers {
+            checkpointer.stop().await;
+        }
+        self.reader.close().await;
+        self.journal_writer.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -26,7 +26,8 @@ pub(super) struct Writer {
 }
 
 struct State {
-    connection: SqliteConnection,
+    /// None once closed.
+    connection: Option<SqliteConnection>,
     checked: Instant,
 }
 
@@ -40,7 +41,7 @@ impl Writer {
             options,
             journal_file,
             state: Mutex::new(State {
-                connection,
+                connection: Some(connection),
                 checked: Instant::now(),
             }),
         })
@@ -50,15 +51,31 @@ impl Writer {
     pub(super) async fn acquire(
         &self,
     ) -> Result<MappedMutexGuard<'_, SqliteConnection>, sqlx::Error> {
-        let mut state = self.state.lock().await;
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        let Some(connection) = state.connection.as_mut() else {
+            return Err(sqlx::Error::PoolClosed);
+        };
         if state.checked.elapsed() >= CHECK_INTERVAL {
-            if let Err(error) = state.connection.ping().await {
+            if let Err(error) = connection.ping().await {
                 tracing::warn!(%error, "the SQLite writer connection stopped; opening it again");
-                state.connection = self.open().await?;
+                *connection = self.open().await?;
             }
             state.checked = Instant::now();
         }
-        Ok(MutexGuard::map(state, |state| &mut state.connection))
+        MutexGuard::try_map(guard, |state| state.connection.as_mut())
+            .map_err(|_| sqlx::Error::PoolClosed)
+    }
+
+    /// Closes the connection once the caller before is done; later callers
+    /// get an error.
+    pub(super) async fn close(&self) {
+        let mut state = self.state.lock().await;
+        if let Some(connection) = state.connection.take() {
+            if let Err(error) = connection.close().await {
+                tracing::warn!(%error, "closing the SQLite writer connection");
+            }
+        }
     }
 
     /// A new connection like the one this holds, to put in its place.

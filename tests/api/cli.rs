@@ -515,3 +515,91 @@ async fn each_authentication_failure_is_logged_once_without_the_credential() {
         );
     }
 }
+
+/// The write-ahead logs beside a SQLite run's files (`-wal`, `-shm`).
+fn logs_beside(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with("-wal") || name.ends_with("-shm"))
+        .collect()
+}
+
+/// A stopped server and a finished command leave their SQLite files whole:
+/// the two files alone, copied elsewhere, hold every user and journal entry.
+#[tokio::test]
+async fn sqlite_files_are_whole_after_serve_and_commands_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("TEAMTAILOR_SCIM_BOOTSTRAP_TOKEN", "t0k3n")];
+    let server = start_server(dir.path(), &[], &env).await;
+    let client = reqwest::Client::new();
+    for i in 0..50 {
+        let response = client
+            .post(format!("{}/scim/v2/Users", server.url))
+            .bearer_auth("t0k3n")
+            .json(&json!({"userName": format!("served{i}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    assert!(!logs_beside(dir.path()).is_empty(), "a running server logs");
+    assert!(server.terminate().await.success());
+    assert_eq!(logs_beside(dir.path()), Vec::<String>::new(), "after serve");
+
+    let users = dir.path().join("users.json");
+    let lines: Vec<String> = (0..500)
+        .map(|i| json!({"userName": format!("imported{i}@example.com")}).to_string())
+        .collect();
+    std::fs::write(&users, lines.join("\n")).unwrap();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .args(["import", users.to_str().unwrap(), "--company", "default"])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        logs_beside(dir.path()),
+        Vec::<String>::new(),
+        "after import"
+    );
+
+    let copy = tempfile::tempdir().unwrap();
+    for file in ["teamtailor-scim.db", "teamtailor-scim.journal.db"] {
+        std::fs::copy(dir.path().join(file), copy.path().join(file)).unwrap();
+    }
+    let admin = [("TEAMTAILOR_SCIM_ADMIN_TOKEN", "op"), env[0]];
+    let again = start_server(copy.path(), &[], &admin).await;
+    let listed: serde_json::Value = client
+        .get(format!("{}/scim/v2/Users?count=0", again.url))
+        .bearer_auth("t0k3n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalResults"], 550, "{listed}");
+    let journal: serde_json::Value = client
+        .get(format!(
+            "{}/admin/journal?company=default&limit=100",
+            again.url
+        ))
+        .bearer_auth("op")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let posts = journal["entries"].as_array().unwrap().iter();
+    assert_eq!(
+        posts.filter(|e| e["method"] == "POST").count(),
+        50,
+        "{journal}"
+    );
+    assert!(again.terminate().await.success());
+}

@@ -14,7 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoo
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::writer::Writer;
+use super::connections::Connections;
 use super::StoreResult;
 
 /// How often the log is copied into the database.
@@ -34,7 +34,7 @@ const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 /// file's (a pool of one: its writes come in batches, so the pool's round
 /// trip on release costs little there).
 pub(super) enum FileWriter {
-    Database(Arc<Writer>),
+    Database(Arc<Connections>),
     Journal(SqlitePool),
 }
 
@@ -122,7 +122,7 @@ async fn restart(writer: &FileWriter, busy_timeout: Duration) -> Result<bool, sq
             let mut connection = writer.acquire().await?;
             let (restarted, reset) = restart_on(&mut connection, busy_timeout).await;
             if reset.is_err() {
-                *connection = writer.open().await?;
+                *connection = writer.connect().await?;
             }
             (restarted, reset)
         }

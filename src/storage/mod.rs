@@ -1,11 +1,11 @@
 //! Persistence: one `Store` trait, implemented for PostgreSQL and SQLite.
 
 mod checkpointer;
+mod connections;
 mod postgres;
 mod sql_filter;
 mod sql_store;
 mod sqlite;
-mod writer;
 
 use std::future::Future;
 

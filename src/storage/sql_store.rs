@@ -324,8 +324,8 @@ macro_rules! bind_columns {
     }};
 }
 
-/// Implements `Store` for a struct with `reader` and `journal_writer` pools
-/// of `$db` and a `writer` whose `acquire()` gives a connection of `$db`;
+/// Implements `Store` for a struct with a `journal_writer` pool of `$db`
+/// and a `reader` and a `writer` whose `acquire()` gives a connection of it;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr, $import_batch:path) => {
@@ -430,7 +430,7 @@ macro_rules! impl_sql_store {
 
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.reader).await?;
+                sqlx::query("SELECT 1").execute(&mut *self.reader.acquire().await?).await?;
                 Ok(())
             }
 
@@ -468,7 +468,7 @@ macro_rules! impl_sql_store {
 
             async fn list_companies(&self) -> StoreResult<Vec<Company>> {
                 let sql = format!("SELECT {COMPANY_COLUMNS} FROM companies ORDER BY id");
-                let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
+                let rows = sqlx::query(&sql).fetch_all(&mut *self.reader.acquire().await?).await?;
                 Ok(rows.iter().map(company_from_row).collect::<Result<_, _>>()?)
             }
 
@@ -477,7 +477,7 @@ macro_rules! impl_sql_store {
                     "SELECT c.slug, COUNT(u.id) FROM companies c \
                      LEFT JOIN users u ON u.company_id = c.id GROUP BY c.slug ORDER BY c.slug",
                 )
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *self.reader.acquire().await?)
                 .await?;
                 rows.iter()
                     .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
@@ -530,7 +530,7 @@ macro_rules! impl_sql_store {
 
             async fn key_by_lookup(&self, lookup: &str) -> StoreResult<Option<ApiKey>> {
                 let sql = format!("{KEY_SELECT} WHERE k.lookup = $1");
-                let row = sqlx::query(&sql).bind(lookup).fetch_optional(&self.reader).await?;
+                let row = sqlx::query(&sql).bind(lookup).fetch_optional(&mut *self.reader.acquire().await?).await?;
                 Ok(row.as_ref().map(key_from_row).transpose()?)
             }
 
@@ -538,11 +538,11 @@ macro_rules! impl_sql_store {
                 let rows = match company_id {
                     Some(id) => {
                         let sql = format!("{KEY_SELECT} WHERE k.company_id = $1 ORDER BY k.id");
-                        sqlx::query(&sql).bind(id).fetch_all(&self.reader).await?
+                        sqlx::query(&sql).bind(id).fetch_all(&mut *self.reader.acquire().await?).await?
                     }
                     None => {
                         let sql = format!("{KEY_SELECT} ORDER BY k.id");
-                        sqlx::query(&sql).fetch_all(&self.reader).await?
+                        sqlx::query(&sql).fetch_all(&mut *self.reader.acquire().await?).await?
                     }
                 };
                 Ok(rows.iter().map(key_from_row).collect::<Result<_, _>>()?)
@@ -550,7 +550,7 @@ macro_rules! impl_sql_store {
 
             async fn key_by_id(&self, id: i64) -> StoreResult<Option<ApiKey>> {
                 let sql = format!("{KEY_SELECT} WHERE k.id = $1");
-                let row = sqlx::query(&sql).bind(id).fetch_optional(&self.reader).await?;
+                let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *self.reader.acquire().await?).await?;
                 Ok(row.as_ref().map(key_from_row).transpose()?)
             }
 
@@ -632,14 +632,14 @@ macro_rules! impl_sql_store {
 
             async fn key_generation(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT generation FROM key_changes WHERE id = 1")
-                    .fetch_one(&self.reader)
+                    .fetch_one(&mut *self.reader.acquire().await?)
                     .await?;
                 Ok(row.try_get(0)?)
             }
 
             async fn count_keys(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT COUNT(*) FROM api_keys")
-                    .fetch_one(&self.reader)
+                    .fetch_one(&mut *self.reader.acquire().await?)
                     .await?;
                 Ok(row.try_get(0)?)
             }
@@ -718,7 +718,7 @@ macro_rules! impl_sql_store {
                      j.change, j.fault FROM journal j JOIN companies c ON c.id = j.company_id \
                      {condition} ORDER BY j.id DESC LIMIT {limit}"
                 );
-                let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&self.reader).await?;
+                let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.reader.acquire().await?).await?;
                 let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
                 rows.iter()
                     .map(|row| {
@@ -778,7 +778,7 @@ macro_rules! impl_sql_store {
                     }
                 }
                 in_batches(&self.journal_writer, "at < $1", &[oldest]).await?;
-                let companies = sqlx::query("SELECT id FROM companies").fetch_all(&self.reader).await?;
+                let companies = sqlx::query("SELECT id FROM companies").fetch_all(&mut *self.reader.acquire().await?).await?;
                 for row in companies {
                     let company_id: i64 = row.try_get(0)?;
                     let cut = sqlx::query(
@@ -786,7 +786,7 @@ macro_rules! impl_sql_store {
                     )
                     .bind(company_id)
                     .bind(max_per_company)
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(&mut *self.reader.acquire().await?)
                     .await?;
                     if let Some(cut) = cut {
                         let cut: i64 = cut.try_get(0)?;
@@ -799,7 +799,7 @@ macro_rules! impl_sql_store {
             async fn company_faults(&self, company_id: i64) -> StoreResult<Option<String>> {
                 let row = sqlx::query("SELECT plan FROM company_faults WHERE company_id = $1")
                     .bind(company_id)
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(&mut *self.reader.acquire().await?)
                     .await?;
                 Ok(row.map(|r| r.try_get(0)).transpose()?)
             }
@@ -865,7 +865,7 @@ macro_rules! impl_sql_store {
                 let row = sqlx::query(&sql)
                     .bind(company_id)
                     .bind(id)
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(&mut *self.reader.acquire().await?)
                     .await?;
                 Ok(row.as_ref().map(user_from_row).transpose()?)
             }
@@ -881,7 +881,7 @@ macro_rules! impl_sql_store {
                     let row = sqlx::query(&select)
                         .bind(company_id)
                         .bind(id)
-                        .fetch_optional(&self.reader)
+                        .fetch_optional(&mut *self.reader.acquire().await?)
                         .await?
                         .ok_or(StoreError::NotFound)?;
                     let current = user_from_row(&row)?;
@@ -949,7 +949,7 @@ macro_rules! impl_sql_store {
                 let statement = list_statement(query)?;
                 let count_only = || async {
                     let total: i64 = bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds)
-                        .fetch_one(&self.reader)
+                        .fetch_one(&mut *self.reader.acquire().await?)
                         .await?
                         .try_get(0)?;
                     Ok::<_, StoreError>(total as u64)
@@ -961,7 +961,7 @@ macro_rules! impl_sql_store {
                 let rows = bind_all(with_count, &statement.page_binds)
                     .bind(statement.limit)
                     .bind(statement.offset)
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                 let total = match rows.first() {
                     Some(row) => row.try_get::<i64, _>("total_results")? as u64,
@@ -985,7 +985,8 @@ macro_rules! impl_sql_store {
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
                 let statement = list_statement(query)?;
                 let explain = format!("{} {}", $explain, statement.page_sql);
-                let mut transaction = self.reader.begin().await?;
+                let mut reader = self.reader.acquire().await?;
+                let mut transaction = sqlx::Connection::begin(&mut *reader).await?;
                 if prefer_indexes && !$prefer_indexes.is_empty() {
                     sqlx::query($prefer_indexes).execute(&mut *transaction).await?;
                 }

@@ -18,13 +18,13 @@ use sqlx::sqlite::{
 use sqlx::Connection;
 
 use super::checkpointer::{Checkpointer, FileWriter};
+use super::connections::Connections;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
-use super::writer::Writer;
 use super::Workload;
 
 pub struct SqliteStore {
-    reader: SqlitePool,
-    writer: Arc<Writer>,
+    reader: Arc<Connections>,
+    writer: Arc<Connections>,
     journal_writer: SqlitePool,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
@@ -76,7 +76,7 @@ impl SqliteStore {
         sqlx::raw_sql(include_str!("journal_file.sql"))
             .execute(&journal_writer)
             .await?;
-        let writer = Arc::new(Writer::connect(writer_options, journal_file.clone()).await?);
+        let writer = Arc::new(Connections::open(writer_options, journal_file.clone(), 1).await?);
         {
             let mut connection = writer.acquire().await?;
             sqlx::migrate!("migrations/sqlite")
@@ -96,9 +96,9 @@ impl SqliteStore {
                 checkpointers.push(Checkpointer::start(file, file_writer, BUSY_TIMEOUT).await?);
             }
         }
-        let reader = pool_attaching(reader_connections(), &journal_file)
-            .connect_with(options.read_only(true))
-            .await?;
+        let readers = reader_connections();
+        let reader =
+            Arc::new(Connections::open(options.read_only(true), journal_file, readers).await?);
         Ok(SqliteStore {
             reader,
             writer,
@@ -134,18 +134,6 @@ const JOURNAL_CACHE_PAGES: &str = "64";
 /// The journal file of a database file: `app.db` -> `app.journal.db`.
 fn journal_path(database: &Path) -> PathBuf {
     database.with_extension("journal.db")
-}
-
-/// A pool whose connections see the journal file as schema `journal`.
-fn pool_attaching(connections: u32, journal_file: &Path) -> SqlitePoolOptions {
-    let journal_file = journal_file.to_path_buf();
-    SqlitePoolOptions::new()
-        .max_connections(connections)
-        .test_before_acquire(false)
-        .after_connect(move |connection, _| {
-            let journal_file = journal_file.clone();
-            Box::pin(async move { attach_journal(connection, &journal_file).await })
-        })
 }
 
 /// Attaches the journal file as schema `journal`.

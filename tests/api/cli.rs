@@ -94,6 +94,11 @@ impl Server {
     }
 }
 
+async fn get_json(url: String, token: &str) -> serde_json::Value {
+    let response = reqwest::Client::new().get(url).bearer_auth(token).send();
+    response.await.unwrap().json().await.unwrap()
+}
+
 fn key_in(output: &[String]) -> Option<String> {
     output
         .iter()
@@ -249,15 +254,7 @@ async fn signal_lets_in_flight_requests_finish(signal: &str) {
         ],
     )
     .await;
-    let journal: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/admin/journal?company=default", again.url))
-        .bearer_auth("op")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let journal = get_json(format!("{}/admin/journal?company=default", again.url), "op").await;
     assert_eq!(journal["entries"][0]["method"], "POST", "{journal}");
     assert_eq!(journal["entries"][0]["status"], 201);
     assert!(again.terminate().await.success());
@@ -573,28 +570,10 @@ async fn sqlite_files_are_whole_after_serve_and_commands_exit() {
     }
     let admin = [("TEAMTAILOR_SCIM_ADMIN_TOKEN", "op"), env[0]];
     let again = start_server(copy.path(), &[], &admin).await;
-    let listed: serde_json::Value = client
-        .get(format!("{}/scim/v2/Users?count=0", again.url))
-        .bearer_auth("t0k3n")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(format!("{}/scim/v2/Users?count=0", again.url), "t0k3n").await;
     assert_eq!(listed["totalResults"], 550, "{listed}");
-    let journal: serde_json::Value = client
-        .get(format!(
-            "{}/admin/journal?company=default&limit=100",
-            again.url
-        ))
-        .bearer_auth("op")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let journal = format!("{}/admin/journal?company=default&limit=100", again.url);
+    let journal = get_json(journal, "op").await;
     let posts = journal["entries"].as_array().unwrap().iter();
     assert_eq!(
         posts.filter(|e| e["method"] == "POST").count(),

@@ -3,7 +3,7 @@
 //! connection handed back, through the connection's thread, before anyone
 //! may have it again: with one writer that round trip is in every write's
 //! turn (POST ~2,400 req/s with it, ~3,000 without), and for reads it costs
-//! CPU (GET by id ~10% slower). The ping would find a connection whose
+//! CPU (GET by id ~15% slower). The ping would find a connection whose
 //! thread has stopped; here each connection is checked at most once a
 //! second and opened again. A statement or transaction cut short by a
 //! dropped request needs no check: sqlx's SQLite worker finishes or rolls it

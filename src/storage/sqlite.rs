@@ -23,7 +23,8 @@ use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 use super::Workload;
 
 pub struct SqliteStore {
-    reader: Arc<Connections>,
+    /// Boxed: the connection options make the store large.
+    reader: Box<Connections>,
     writer: Arc<Connections>,
     journal_writer: SqlitePool,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
@@ -98,7 +99,7 @@ impl SqliteStore {
         }
         let readers = reader_connections();
         let reader =
-            Arc::new(Connections::open(options.read_only(true), journal_file, readers).await?);
+            Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);
         Ok(SqliteStore {
             reader,
             writer,

@@ -51,8 +51,13 @@ impl_sql_store!(
     ["ANALYZE users", "ANALYZE user_values"],
     // Journal entries per insert statement.
     500,
+    journal_insert,
     import_batch
 );
+
+fn journal_insert(rows: usize) -> String {
+    super::sql_store::insert_journal_sql("INSERT", rows, |n| format!("${n}"))
+}
 
 /// Users per import statement (35 parameters each, of at most 65,535).
 const IMPORT_CHUNK: usize = 500;

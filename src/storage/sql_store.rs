@@ -122,18 +122,24 @@ pub(super) fn import_users_sql(rows: usize) -> String {
     )
 }
 
-pub(super) fn insert_journal_sql(rows: usize) -> String {
+/// A multi-row INSERT of `rows` journal entries: `verb` first, then each
+/// value as `placeholder(n)`, `n` counting from 1.
+pub(super) fn insert_journal_sql(
+    verb: &str,
+    rows: usize,
+    placeholder: impl Fn(usize) -> String,
+) -> String {
     const COLUMNS: usize = 14;
     let tuples: Vec<String> = (0..rows)
         .map(|r| {
             let p: Vec<String> = (1..=COLUMNS)
-                .map(|c| format!("${}", r * COLUMNS + c))
+                .map(|c| placeholder(r * COLUMNS + c))
                 .collect();
             format!("({})", p.join(", "))
         })
         .collect();
     format!(
-        "INSERT INTO journal (company_id, at, request_id, method, path, client, user_agent, \
+        "{verb} INTO journal (company_id, at, request_id, method, path, client, user_agent, \
          request_body, status, response_body, latency_micros, user_id, change, fault) VALUES {}",
         tuples.join(", ")
     )
@@ -328,7 +334,7 @@ macro_rules! bind_columns {
 /// and a `reader` and a `writer` whose `acquire()` gives a connection of it;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $import_chunk:expr, $import_batch:path) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -648,8 +654,8 @@ macro_rules! impl_sql_store {
                 let mut transaction = self.journal_writer.begin().await?;
                 // Multi-row statements: the writer (SQLite has one) is held for
                 // as few round trips as possible.
-                for chunk in entries.chunks($import_chunk) {
-                    let sql = insert_journal_sql(chunk.len());
+                for chunk in entries.chunks($journal_rows) {
+                    let sql = $journal_insert(chunk.len());
                     let mut query = sqlx::query(&sql);
                     for e in chunk {
                         query = query

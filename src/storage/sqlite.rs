@@ -189,11 +189,19 @@ impl_sql_store!(
     "detail",
     "",
     [] as [&str; 0],
-    // Journal entries per insert statement: SQLite looks `$N` parameters up
-    // by name, which grows with the square of their number.
+    // Journal entries per insert statement.
     20,
+    journal_insert,
     import_batch
 );
+
+/// Anonymous `?` parameters: SQLite looks a `$N` up by name in a list, which
+/// grows with the square of their number. `OR FAIL`: a statement of many
+/// rows then needs no statement journal (a copy of every page it changes,
+/// to undo the statement alone); a failed batch rolls back whole anyway.
+fn journal_insert(rows: usize) -> String {
+    super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |_| "?".to_owned())
+}
 
 /// How long a connection waits for a lock another holds.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::scim::resource::UserRequest;
 use crate::scim::schema::TEAMTAILOR_USER_SCHEMA;
-use crate::storage::{Condition, Database, Store, StoreError, UserQuery};
+use crate::storage::{now_millis_as_micros, Condition, Database, Store, StoreError, UserQuery};
 use crate::teamtailor::{mapping, Role, User, UserData};
 
 /// Users per transaction (and per export page) in a running server: short
@@ -431,9 +431,9 @@ pub enum ImportError {
 }
 
 /// Loads a fixture into a company: parsed on a blocking thread, inserted one
-/// transaction per batch of `batch_size` users, so memory stays bounded
-/// whatever the file's size. `progress` is called after each batch with the
-/// running report.
+/// transaction per batch of `batch_size` users, on PostgreSQL two batches
+/// at a time, so memory stays bounded whatever the file's size. `progress`
+/// is called after each batch with the running report.
 pub async fn import<R: Read + Send + 'static>(
     store: &Database,
     company_id: i64,
@@ -442,7 +442,9 @@ pub async fn import<R: Read + Send + 'static>(
     batch_size: usize,
     mut progress: impl FnMut(ImportReport),
 ) -> Result<ImportReport, ImportError> {
-    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<UserData>>(1);
+    // Room for the next batches to be parsed while these are written.
+    let most = store.import_batches_at_once();
+    let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<UserData>>(most);
     let parser = tokio::task::spawn_blocking(move || {
         read_users(reader, format, batch_size, |batch| {
             sender.blocking_send(batch).is_ok()
@@ -450,17 +452,38 @@ pub async fn import<R: Read + Send + 'static>(
     });
     let mut report = ImportReport::default();
     let mut failure = None;
+    let mut created_at = 0;
+    let mut at_once: Vec<Vec<UserData>> = Vec::with_capacity(most);
     while let Some(batch) = batches.recv().await {
-        match store.import_users(company_id, &batch).await {
-            Ok(inserted) => {
-                report.records += batch.len() as u64;
-                report.inserted += inserted;
-                progress(report);
+        at_once.push(batch);
+        // More batches only if they are parsed already: a short fixture
+        // does not wait for them.
+        while at_once.len() < most {
+            match batches.try_recv() {
+                Ok(batch) => at_once.push(batch),
+                Err(_) => break,
             }
-            Err(error) => {
-                failure = Some(error);
-                break;
+        }
+        let skipped = without_earlier_user_names(&mut at_once);
+        // Each batch a millisecond after the one before: users list in
+        // the file's order, whichever batch commits first.
+        let inserts = at_once.iter().map(|batch| {
+            created_at = now_millis_as_micros().max(created_at + 1000);
+            store.import_users(company_id, batch, created_at)
+        });
+        let results = futures_util::future::join_all(inserts).await;
+        for ((batch, skipped), result) in at_once.drain(..).zip(skipped).zip(results) {
+            match result {
+                Ok(inserted) => {
+                    report.records += (batch.len() + skipped) as u64;
+                    report.inserted += inserted;
+                    progress(report);
+                }
+                Err(error) => failure = failure.or(Some(error)),
             }
+        }
+        if failure.is_some() {
+            break;
         }
     }
     drop(batches);
@@ -479,6 +502,30 @@ pub async fn import<R: Read + Send + 'static>(
             .map_err(|error| ImportError::Store { error, inserted })?;
     }
     Ok(report)
+}
+
+/// Drops from each batch the users whose userName (in any case) an earlier
+/// batch of `batches` holds, as writing the batches in turn would skip
+/// them: the first in the file is kept, and batches written at once share
+/// no userName (so they cannot deadlock on one). Returns how many each
+/// batch lost.
+fn without_earlier_user_names(batches: &mut [Vec<UserData>]) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    let count = batches.len();
+    batches
+        .iter_mut()
+        .enumerate()
+        .map(|(i, batch)| {
+            let before = batch.len();
+            if i > 0 {
+                batch.retain(|user| !seen.contains(&user.attributes.user_name.to_lowercase()));
+            }
+            if i + 1 < count {
+                seen.extend(batch.iter().map(|u| u.attributes.user_name.to_lowercase()));
+            }
+            before - batch.len()
+        })
+        .collect()
 }
 
 /// A company's users, page by page in creation order, as bytes of a format.

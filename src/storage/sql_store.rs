@@ -190,7 +190,7 @@ pub(super) fn update_user_statement(
 
 /// Instants are stored at millisecond precision: what SCIM shows is exactly what
 /// filters compare.
-pub(super) fn now_millis_as_micros() -> i64 {
+pub(crate) fn now_millis_as_micros() -> i64 {
     super::now_micros() / 1000 * 1000
 }
 
@@ -841,8 +841,7 @@ macro_rules! impl_sql_store {
                 Ok(deleted)
             }
 
-            async fn import_users(&self, company_id: i64, users: &[UserData]) -> StoreResult<u64> {
-                let now = now_millis_as_micros();
+            async fn import_users(&self, company_id: i64, users: &[UserData], now: i64) -> StoreResult<u64> {
                 let mut writer = self.writer.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *writer).await?;
                 // Value rows come with each user, by trigger.

@@ -43,6 +43,80 @@ async fn seed_export_and_reset_over_admin_on_postgres() {
     seed_export_and_reset_over_admin(Backend::Postgres).await;
 }
 
+#[tokio::test]
+async fn batches_keep_the_first_user_name_and_the_file_order_on_sqlite() {
+    batches_keep_the_first_user_name_and_the_file_order(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn batches_keep_the_first_user_name_and_the_file_order_on_postgres() {
+    batches_keep_the_first_user_name_and_the_file_order(Backend::Postgres).await;
+}
+
+/// 2,402 users through /admin (batches of 1,000, on PostgreSQL two at a
+/// time): a userName repeated in a later batch, in any case, keeps the
+/// file's first record, even with each batch holding a name of the other;
+/// users list in the file's order.
+async fn batches_keep_the_first_user_name_and_the_file_order(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.admin_token = Some(Secret::new(OPERATOR))).await
+    else {
+        return;
+    };
+    let mut records: Vec<(String, String)> = (0..2400)
+        .map(|i| (format!("u{i}@order.example"), format!("Title {i}")))
+        .collect();
+    // Batch 1 holds a name of batch 2, batch 2 one of batch 1.
+    records.insert(500, ("U1500@order.example".into(), "First 1500".into()));
+    records.insert(1600, ("U100@Order.example".into(), "Second 100".into()));
+    let fixture: Vec<Value> = records
+        .iter()
+        .map(|(name, title)| {
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": name, "title": title, "active": true})
+        })
+        .collect();
+    let seeded: Value = admin(&app, reqwest::Method::POST, "/users/import")
+        .await
+        .json(&fixture)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seeded,
+        json!({"company": "default", "records": 2402, "imported": 2400, "skipped": 2})
+    );
+
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for (name, title) in &records {
+        if !expected.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            expected.push((name.clone(), title.clone()));
+        }
+    }
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for start in [1, 1001, 2001] {
+        let page = app
+            .get_json(&format!(
+                "/Users?startIndex={start}&count=1000&attributes=userName,title"
+            ))
+            .await;
+        for user in page["Resources"].as_array().unwrap() {
+            listed.push((
+                user["userName"].as_str().unwrap().to_string(),
+                user["title"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    assert_eq!(listed.len(), 2400);
+    assert_eq!(
+        listed[500],
+        ("U1500@order.example".into(), "First 1500".into())
+    );
+    assert_eq!(listed, expected);
+}
+
 async fn seed_export_and_reset_over_admin(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| s.admin_token = Some(Secret::new(OPERATOR))).await
     else {

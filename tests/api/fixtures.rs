@@ -14,6 +14,19 @@ both_backends!(
 
 const OPERATOR: &str = "operator-token";
 
+/// POSTs a JSON fixture to /admin's import; the report it answers.
+async fn import_json(app: &TestApp, fixture: &impl serde::Serialize) -> Value {
+    admin(app, reqwest::Method::POST, "/users/import")
+        .await
+        .json(fixture)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn admin(app: &TestApp, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     app.client
         .request(
@@ -75,15 +88,7 @@ async fn batches_keep_the_first_user_name_and_the_file_order(backend: Backend) {
                    "userName": name, "title": title, "active": true})
         })
         .collect();
-    let seeded: Value = admin(&app, reqwest::Method::POST, "/users/import")
-        .await
-        .json(&fixture)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seeded: Value = import_json(&app, &fixture).await;
     assert_eq!(
         seeded,
         json!({"company": "default", "records": 2402, "imported": 2400, "skipped": 2})
@@ -122,28 +127,12 @@ async fn seed_export_and_reset_over_admin(backend: Backend) {
     else {
         return;
     };
-    let seeded: Value = admin(&app, reqwest::Method::POST, "/users/import")
-        .await
-        .json(&fixture())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seeded: Value = import_json(&app, &fixture()).await;
     assert_eq!(
         seeded,
         json!({"company": "default", "records": 3, "imported": 3, "skipped": 0})
     );
-    let again: Value = admin(&app, reqwest::Method::POST, "/users/import")
-        .await
-        .json(&fixture())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = import_json(&app, &fixture()).await;
     assert_eq!(
         (again["imported"].as_u64(), again["skipped"].as_u64()),
         (Some(0), Some(3))

@@ -358,7 +358,7 @@ pub enum Workload {
 
 impl Database {
     /// Import batches worth writing at once: PostgreSQL inserts each on a
-    /// connection (and a CPU) of its own, 1.8x as fast as one at a time;
+    /// connection (and a CPU) of its own, 1.4x as fast as one at a time;
     /// SQLite's one writer would only take them in turn, holding more
     /// batches in memory.
     pub fn import_batches_at_once(&self) -> usize {

@@ -457,6 +457,14 @@ async fn users(command: UsersCommand, store: &Database) -> Result<(), String> {
             println!("-- {} --", store.backend());
             println!("{}", plan.sql);
             println!("-- bound values: {}", plan.binds.join(", "));
+            println!(
+                "-- runs as: {}",
+                if plan.lookup {
+                    "a lookup"
+                } else {
+                    "a scan (never on every reader connection at once: lookups always find one)"
+                }
+            );
             println!("-- plan:");
             for line in plan.plan {
                 println!("{line}");

@@ -3,6 +3,7 @@
 mod checkpointer;
 mod connections;
 mod postgres;
+mod scans;
 mod sql_filter;
 mod sql_store;
 mod sqlite;
@@ -185,6 +186,8 @@ pub struct QueryPlan {
     pub sql: String,
     pub binds: Vec<String>,
     pub plan: Vec<String>,
+    /// A lookup by a key, not held back while scans run.
+    pub lookup: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -6,12 +6,14 @@ use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 
 pub struct PostgresStore {
     reader: PgPool,
     writer: PgPool,
     journal_writer: PgPool,
+    scans: Scans,
 }
 
 impl PostgresStore {
@@ -20,7 +22,7 @@ impl PostgresStore {
         // many users) with JIT costs more than it saves.
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
             // No ping round trip before every query: a broken connection
             // fails its query (503, retried by clients) and is replaced.
@@ -32,6 +34,7 @@ impl PostgresStore {
             reader: pool.clone(),
             journal_writer: pool.clone(),
             writer: pool,
+            scans: Scans::new(CONNECTIONS),
         })
     }
 
@@ -39,6 +42,9 @@ impl PostgresStore {
         self.writer.close().await;
     }
 }
+
+/// Connections to the server, shared by reads and writes.
+const CONNECTIONS: u32 = 16;
 
 impl_sql_store!(
     PostgresStore,

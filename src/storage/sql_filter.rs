@@ -187,6 +187,51 @@ pub fn translate_query(
     })
 }
 
+/// Whether a query finds users by a key (id, userName, externalId, an
+/// email or phone number's value, or the Teamtailor API's email or
+/// externalId): an index lookup of a user or a few, as provisioning clients
+/// send before every write, not a scan.
+pub fn is_lookup(filter: Option<&Filter>, conditions: &[Condition]) -> bool {
+    fn is_key(column: Column) -> bool {
+        matches!(
+            column.expr,
+            "id" | "user_name_lower" | "external_id" | "v.value_lower"
+        )
+    }
+    fn pins(filter: &Filter) -> bool {
+        match filter {
+            Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                ..
+            } => match resolve(path) {
+                Ok(Target::Column(column)) => is_key(column),
+                Ok(Target::MultiValued { sub, .. }) => sub.is_none_or(is_key),
+                Err(_) => false,
+            },
+            Filter::ValuePath { filter, .. } => pins_value(filter),
+            Filter::And(left, right) => pins(left) || pins(right),
+            _ => false,
+        }
+    }
+    // Inside `emails[...]`: the entry's own sub-attributes.
+    fn pins_value(filter: &Filter) -> bool {
+        match filter {
+            Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                ..
+            } => path.sub_attr.is_none() && value_column(&path.attr).is_some_and(is_key),
+            Filter::And(left, right) => pins_value(left) || pins_value(right),
+            _ => false,
+        }
+    }
+    filter.is_some_and(pins)
+        || conditions
+            .iter()
+            .any(|c| matches!(c, Condition::Email(_) | Condition::ExternalId(_)))
+}
+
 /// The ORDER BY clause; every order ends with `id` so pages are stable.
 pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
     Ok(match order {

@@ -213,6 +213,8 @@ pub(super) struct ListStatement {
     pub page_binds: Vec<super::sql_filter::Bind>,
     /// Whether the page has conditions the total ignores (a cursor).
     pub page_narrower: bool,
+    /// Whether it finds users by a key rather than scanning.
+    pub lookup: bool,
     pub limit: i64,
     pub offset: i64,
 }
@@ -259,6 +261,7 @@ pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, 
         page_sql,
         page_binds: page_filter.binds,
         page_narrower: counted.len() != query.conditions.len(),
+        lookup: sql_filter::is_lookup(query.filter.as_ref(), &query.conditions),
         limit: query.count.min(i64::MAX as u64) as i64,
         offset: query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
     })
@@ -330,8 +333,9 @@ macro_rules! bind_columns {
     }};
 }
 
-/// Implements `Store` for a struct with a `journal_writer` pool of `$db`
-/// and a `reader` and a `writer` whose `acquire()` gives a connection of it;
+/// Implements `Store` for a struct with a `journal_writer` pool of `$db`,
+/// a `reader` and a `writer` whose `acquire()` gives a connection of it, and
+/// `scans` for the reader's lists that are not lookups;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path) => {
@@ -724,6 +728,7 @@ macro_rules! impl_sql_store {
                      j.change, j.fault FROM journal j JOIN companies c ON c.id = j.company_id \
                      {condition} ORDER BY j.id DESC LIMIT {limit}"
                 );
+                let _scan = self.scans.start().await?;
                 let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.reader.acquire().await?).await?;
                 let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
                 rows.iter()
@@ -952,6 +957,10 @@ macro_rules! impl_sql_store {
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 let statement = list_statement(query)?;
+                let _scan = match statement.lookup {
+                    true => None,
+                    false => Some(self.scans.start().await?),
+                };
                 let count_only = || async {
                     let total: i64 = bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds)
                         .fetch_one(&mut *self.reader.acquire().await?)
@@ -1007,6 +1016,7 @@ macro_rules! impl_sql_store {
                 binds.push(statement.limit.to_string());
                 binds.push(statement.offset.to_string());
                 Ok(crate::storage::QueryPlan {
+                    lookup: statement.lookup,
                     sql: statement.page_sql,
                     binds,
                     plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,

@@ -19,6 +19,7 @@ use sqlx::Connection;
 
 use super::checkpointer::{Checkpointer, FileWriter};
 use super::connections::Connections;
+use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
 use super::Workload;
 
@@ -27,6 +28,7 @@ pub struct SqliteStore {
     reader: Box<Connections>,
     writer: Arc<Connections>,
     journal_writer: SqlitePool,
+    scans: Scans,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
     checkpointers: Vec<Checkpointer>,
@@ -104,6 +106,7 @@ impl SqliteStore {
             reader,
             writer,
             journal_writer,
+            scans: Scans::new(readers),
             checkpointers,
         })
     }

@@ -8,7 +8,10 @@ use std::io::Write;
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(identity_provider_lookups_use_indexes);
+both_backends!(
+    identity_provider_lookups_use_indexes,
+    lookups_are_told_from_scans
+);
 
 /// Imports users so the planners have something to weigh: PostgreSQL weighs
 /// trigram indexes against a scan by real row counts, so it gets more.
@@ -138,4 +141,44 @@ async fn identity_provider_lookups_use_indexes(app: TestApp) {
             || step.starts_with("Incremental Sort")
     });
     assert_eq!(sorting, None, "{explained}");
+}
+
+/// Lookups by a key are never queued behind scans (which may hold all but
+/// one reader connection); `explain` tells which a filter is.
+async fn lookups_are_told_from_scans(app: TestApp) {
+    for (filter, lookup) in [
+        (r#"userName eq "ada@example.com""#, true),
+        (r#"USERNAME eq "ada@example.com""#, true),
+        (r#"externalId eq "ext-7""#, true),
+        (r#"id eq "42""#, true),
+        (r#"emails.value eq "ada@example.com""#, true),
+        (r#"emails eq "ada@example.com""#, true),
+        (
+            r#"emails[type eq "work" and value eq "ada@example.com"]"#,
+            true,
+        ),
+        (r#"userName eq "ada@example.com" and active eq true"#, true),
+        (r#"title sw "Eng" and externalId eq "ext-7""#, true),
+        (r#"userName co "ada""#, false),
+        (r#"userName eq "ada@example.com" or title sw "Eng""#, false),
+        (r#"not (userName eq "ada@example.com")"#, false),
+        (r#"userName ne "ada@example.com""#, false),
+        (r#"emails[type eq "work"]"#, false),
+        (r#"emails.type eq "work""#, false),
+        (r#"title eq "Engineer""#, false),
+        (r#"active eq true"#, false),
+    ] {
+        let explained = explain(&app, false, &["--filter", filter]).await;
+        let runs_as = explained
+            .lines()
+            .find_map(|line| line.strip_prefix("-- runs as: "))
+            .unwrap_or_else(|| panic!("no 'runs as' line:\n{explained}"));
+        assert_eq!(
+            runs_as.starts_with("a lookup"),
+            lookup,
+            "{filter}: {runs_as}"
+        );
+    }
+    let explained = explain(&app, false, &[]).await;
+    assert!(explained.contains("-- runs as: a scan"), "{explained}");
 }

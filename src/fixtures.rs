@@ -426,7 +426,8 @@ pub struct ImportReport {
 pub enum ImportError {
     #[error("{error} ({inserted} users were imported before it; importing again skips them)")]
     Fixture { error: FixtureError, inserted: u64 },
-    #[error("storage: {error} ({inserted} users were imported before it)")]
+    // With two batches written at once, one may land after the other failed.
+    #[error("storage: {error} ({inserted} users were imported; importing again skips them)")]
     Store { error: StoreError, inserted: u64 },
 }
 
@@ -518,10 +519,10 @@ fn without_earlier_user_names(batches: &mut [Vec<UserData>]) -> Vec<usize> {
         .map(|(i, batch)| {
             let before = batch.len();
             if i > 0 {
-                batch.retain(|user| !seen.contains(&user.attributes.user_name.to_lowercase()));
+                batch.retain(|user| !seen.contains(&user.attributes.user_name_key()));
             }
             if i + 1 < count {
-                seen.extend(batch.iter().map(|u| u.attributes.user_name.to_lowercase()));
+                seen.extend(batch.iter().map(|u| u.attributes.user_name_key()));
             }
             before - batch.len()
         })

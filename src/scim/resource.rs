@@ -65,6 +65,12 @@ pub struct UserAttributes {
 }
 
 impl UserAttributes {
+    /// The userName as its uniqueness is checked: in any case (RFC 7643
+    /// gives userName `caseExact: false`).
+    pub fn user_name_key(&self) -> String {
+        self.user_name.to_lowercase()
+    }
+
     /// The writable attributes as a SCIM document with canonical names: what a
     /// resource shows of them and what PATCH edits.
     pub fn to_document(&self, active: bool) -> Map<String, Value> {

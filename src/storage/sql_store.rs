@@ -281,7 +281,7 @@ pub(super) fn user_data_row(data: &crate::teamtailor::UserData) -> [ColumnValue;
     let a = &data.attributes;
     [
         Text(Some(a.user_name.clone())),
-        Text(Some(a.user_name.to_lowercase())),
+        Text(Some(a.user_name_key())),
         Text(a.external_id.clone()),
         Text(a.name.formatted.clone()),
         Text(a.name.given_name.clone()),

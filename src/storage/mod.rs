@@ -2,6 +2,7 @@
 
 mod checkpointer;
 mod connections;
+mod group_commit;
 mod postgres;
 mod scans;
 mod sql_filter;

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::scans::Scans;
-use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
+use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 
 pub struct PostgresStore {
     reader: PgPool,
@@ -40,6 +40,14 @@ impl PostgresStore {
 
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+
+    /// Each write is a transaction of its own: with many connections,
+    /// PostgreSQL commits them side by side.
+    async fn write(&self, statement: WriteStatement) -> Result<Option<PgRow>, sqlx::Error> {
+        let query = bind_columns!(sqlx::query(&statement.sql), statement.columns);
+        let query = statement.ints.iter().fold(query, |query, n| query.bind(*n));
+        query.fetch_optional(&self.writer).await
     }
 }
 

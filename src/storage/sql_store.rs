@@ -188,6 +188,14 @@ pub(super) fn update_user_statement(
     (sql, values)
 }
 
+/// A write of one statement: its values in order, the columns' then the
+/// integers'. Owned, so that the SQLite store can queue it (`group_commit`).
+pub(crate) struct WriteStatement {
+    pub sql: String,
+    pub columns: Vec<ColumnValue>,
+    pub ints: Vec<i64>,
+}
+
 /// Instants are stored at millisecond precision: what SCIM shows is exactly what
 /// filters compare.
 pub(crate) fn now_millis_as_micros() -> i64 {
@@ -334,8 +342,9 @@ macro_rules! bind_columns {
 }
 
 /// Implements `Store` for a struct with a `journal_writer` pool of `$db`,
-/// a `reader` and a `writer` whose `acquire()` gives a connection of it, and
-/// `scans` for the reader's lists that are not lookups;
+/// a `reader` and a `writer` whose `acquire()` gives a connection of it,
+/// `scans` for the reader's lists that are not lookups, and a method
+/// `write(WriteStatement)` for writes of one statement;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path) => {
@@ -857,16 +866,16 @@ macro_rules! impl_sql_store {
 
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
-                let sql = insert_user_sql();
                 // One statement: the user and, by trigger, its value rows.
-                let row = bind_user_data!(sqlx::query(&sql), data)
-                    .bind(company_id)
-                    .bind(now)
-                    .bind(now)
-                    .bind(1_i64)
-                    .fetch_one(&mut *self.writer.acquire().await?)
+                let row = self
+                    .write(WriteStatement {
+                        sql: insert_user_sql(),
+                        columns: user_data_row(data).into(),
+                        ints: vec![company_id, now, now, 1],
+                    })
                     .await
-                    .map_err(|e| conflict(e, "userName"))?;
+                    .map_err(|e| conflict(e, "userName"))?
+                    .ok_or(sqlx::Error::RowNotFound)?;
                 Ok(user_from_row(&row)?)
             }
 
@@ -898,13 +907,13 @@ macro_rules! impl_sql_store {
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
-                    let (update, values) = update_user_statement(&current.data, &data);
-                    let written = bind_columns!(sqlx::query(&update), values)
-                        .bind(now_millis_as_micros())
-                        .bind(company_id)
-                        .bind(id)
-                        .bind(current.version)
-                        .fetch_optional(&mut *self.writer.acquire().await?)
+                    let (sql, columns) = update_user_statement(&current.data, &data);
+                    let written = self
+                        .write(WriteStatement {
+                            sql,
+                            columns,
+                            ints: vec![now_millis_as_micros(), company_id, id, current.version],
+                        })
                         .await
                         .map_err(|e| conflict(e, "userName"))?;
                     if let Some(row) = written {
@@ -939,20 +948,19 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_user(&self, company_id: i64, id: i64, version: Option<i64>) -> StoreResult<bool> {
-                let result = match version {
-                    None => sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2")
-                        .bind(company_id)
-                        .bind(id),
-                    Some(version) => {
-                        sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2 AND version = $3")
-                            .bind(company_id)
-                            .bind(id)
-                            .bind(version)
-                    }
-                }
-                .execute(&mut *self.writer.acquire().await?)
-                .await?;
-                Ok(result.rows_affected() > 0)
+                let statement = match version {
+                    None => WriteStatement {
+                        sql: "DELETE FROM users WHERE company_id = $1 AND id = $2 RETURNING id".into(),
+                        columns: Vec::new(),
+                        ints: vec![company_id, id],
+                    },
+                    Some(version) => WriteStatement {
+                        sql: "DELETE FROM users WHERE company_id = $1 AND id = $2 AND version = $3 RETURNING id".into(),
+                        columns: Vec::new(),
+                        ints: vec![company_id, id, version],
+                    },
+                };
+                Ok(self.write(statement).await?.is_some())
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {

@@ -1,6 +1,7 @@
 //! SQLite: the embedded default. WAL mode with one writer connection (SQLite
 //! allows one writer at a time anyway) and a pool of readers that never wait
-//! for it. The journal is in a file of its own beside the database
+//! for it. Creates, updates and deletes of users that queue for the writer
+//! meanwhile are committed together (see `group_commit`). The journal is in a file of its own beside the database
 //! (`app.db` -> `app.journal.db`) with its own writer, so recording requests
 //! never holds up writes of users; other connections attach it as `journal`.
 //! Checkpointers copy each file's write-ahead log into it in the background
@@ -13,20 +14,23 @@ use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::Connection;
 
 use super::checkpointer::{Checkpointer, FileWriter};
 use super::connections::Connections;
+use super::group_commit::GroupCommit;
 use super::scans::Scans;
-use super::sql_store::{bind_columns, bind_user_data, impl_sql_store};
+use super::sql_store::{bind_columns, impl_sql_store, WriteStatement};
 use super::Workload;
 
 pub struct SqliteStore {
     /// Boxed: the connection options make the store large.
     reader: Box<Connections>,
     writer: Arc<Connections>,
+    /// Creates, updates and deletes of users, through `writer`.
+    group_commit: GroupCommit,
     journal_writer: SqlitePool,
     scans: Scans,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
@@ -104,6 +108,7 @@ impl SqliteStore {
             Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);
         Ok(SqliteStore {
             reader,
+            group_commit: GroupCommit::start(writer.clone()),
             writer,
             journal_writer,
             scans: Scans::new(readers),
@@ -180,6 +185,12 @@ async fn claim_journal(writer: &mut SqliteConnection) -> StoreResult<()> {
     }
     transaction.commit().await?;
     Ok(())
+}
+
+impl SqliteStore {
+    async fn write(&self, statement: WriteStatement) -> Result<Option<SqliteRow>, sqlx::Error> {
+        self.group_commit.write(statement).await
+    }
 }
 
 // The single writer connection already serialises read-modify-write.

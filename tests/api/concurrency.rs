@@ -11,7 +11,10 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, TestApp, SCIM_JSON};
 use crate::users::urlencode;
 
-both_backends!(clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store);
+both_backends!(
+    clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store,
+    writes_sent_together_each_get_their_own_outcome
+);
 
 const NAMES: [&str; 4] = [
     "ada@example.com",
@@ -226,6 +229,108 @@ async fn race(app: &TestApp, bases: Vec<String>) {
 async fn clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store(app: TestApp) {
     let bases = vec![app.address.clone()];
     race(&app, bases).await;
+}
+
+/// Writes that arrive together (on SQLite, committed in one transaction):
+/// a taken userName fails its own create only, the others land, and every
+/// acknowledged write is there afterwards.
+async fn writes_sent_together_each_get_their_own_outcome(app: TestApp) {
+    let (taken, _) = send(
+        &app.client,
+        &app.address,
+        &app.key,
+        Method::POST,
+        "/Users",
+        Some(json!({"userName": "taken@example.com"})),
+    )
+    .await;
+    assert_eq!(taken, 201);
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let (client, base, key) = (app.client.clone(), app.address.clone(), app.key.clone());
+            tokio::spawn(async move {
+                // Every third a name already taken (in another case).
+                let name = match i % 3 {
+                    0 => "TAKEN@example.com".to_string(),
+                    _ => format!("together{i}@example.com"),
+                };
+                let (status, user) = send(
+                    &client,
+                    &base,
+                    &key,
+                    Method::POST,
+                    "/Users",
+                    Some(json!({"userName": name, "title": format!("t{i}")})),
+                )
+                .await;
+                (name, status, user)
+            })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        let (name, status, user) = task.await.unwrap();
+        if name.starts_with("TAKEN") {
+            assert_eq!(status, 409, "{user}");
+            assert_eq!(user["scimType"], "uniqueness", "{user}");
+        } else {
+            assert_eq!(status, 201, "{user}");
+            created.push((name, user["id"].as_str().unwrap().to_string()));
+        }
+    }
+    // Patch and delete them all at once too: each answer is its own.
+    let tasks: Vec<_> = created
+        .iter()
+        .enumerate()
+        .map(|(i, (_, id))| {
+            let (client, base, key, id) = (
+                app.client.clone(),
+                app.address.clone(),
+                app.key.clone(),
+                id.clone(),
+            );
+            tokio::spawn(async move {
+                let (method, body) = if i % 2 == 0 {
+                    (Method::DELETE, None)
+                } else {
+                    (
+                        Method::PATCH,
+                        Some(json!({
+                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "replace", "path": "title", "value": format!("patched{i}")}],
+                        })),
+                    )
+                };
+                send(&client, &base, &key, method, &format!("/Users/{id}"), body)
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let status = task.await.unwrap();
+        assert_eq!(status, if i % 2 == 0 { 204 } else { 200 });
+    }
+    for (i, (name, id)) in created.iter().enumerate() {
+        let (status, user) = send(
+            &app.client,
+            &app.address,
+            &app.key,
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+        )
+        .await;
+        if i % 2 == 0 {
+            assert_eq!(status, 404, "{name} was deleted: {user}");
+        } else {
+            assert_eq!(status, 200, "{user}");
+            assert_eq!(user["userName"], name.as_str());
+            assert_eq!(user["title"], format!("patched{i}"));
+        }
+    }
+    let list = app.get_json("/Users").await;
+    assert_eq!(list["totalResults"], 1 + created.len() / 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,10 @@
 //! SQLite: the embedded default. WAL mode with one writer connection (SQLite
 //! allows one writer at a time anyway) and a pool of readers that never wait
 //! for it. Creates, updates and deletes of users that queue for the writer
-//! meanwhile are committed together (see `group_commit`). The journal is in a file of its own beside the database
-//! (`app.db` -> `app.journal.db`) with its own writer, so recording requests
-//! never holds up writes of users; other connections attach it as `journal`.
+//! meanwhile are committed together (see `group_commit`). The journal is in
+//! a file of its own beside the database (`app.db` -> `app.journal.db`) with
+//! its own writer, so recording requests never holds up writes of users;
+//! other connections attach it as `journal`.
 //! Checkpointers copy each file's write-ahead log into it in the background
 //! (see `checkpointer`).
 

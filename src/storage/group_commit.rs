@@ -14,11 +14,10 @@ use std::sync::Arc;
 
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::Sqlite;
 use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
-use super::sql_store::{ColumnValue, WriteStatement};
+use super::sql_store::WriteStatement;
 
 /// Statements per transaction at most.
 const MOST: usize = 64;
@@ -122,15 +121,5 @@ fn breaks_a_constraint(error: &sqlx::Error) -> bool {
 }
 
 async fn run(connection: &mut SqliteConnection, statement: &WriteStatement) -> Outcome {
-    let mut query = sqlx::query::<Sqlite>(&statement.sql);
-    for value in &statement.columns {
-        query = match value {
-            ColumnValue::Text(text) => query.bind(text.as_deref()),
-            ColumnValue::Bool(flag) => query.bind(*flag),
-        };
-    }
-    for n in &statement.ints {
-        query = query.bind(*n);
-    }
-    query.fetch_optional(connection).await
+    statement.query().fetch_optional(connection).await
 }

@@ -45,9 +45,7 @@ impl PostgresStore {
     /// Each write is a transaction of its own: with many connections,
     /// PostgreSQL commits them side by side.
     async fn write(&self, statement: WriteStatement) -> Result<Option<PgRow>, sqlx::Error> {
-        let query = bind_columns!(sqlx::query(&statement.sql), statement.columns);
-        let query = statement.ints.iter().fold(query, |query, n| query.bind(*n));
-        query.fetch_optional(&self.writer).await
+        statement.query().fetch_optional(&self.writer).await
     }
 }
 

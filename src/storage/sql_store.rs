@@ -196,6 +196,28 @@ pub(crate) struct WriteStatement {
     pub ints: Vec<i64>,
 }
 
+impl WriteStatement {
+    /// The query with its values bound by reference (a group commit may run
+    /// it twice).
+    pub(super) fn query<'q, DB: sqlx::Database>(
+        &'q self,
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        let mut query = sqlx::query(&self.sql);
+        for value in &self.columns {
+            query = match value {
+                ColumnValue::Text(text) => query.bind(text.as_deref()),
+                ColumnValue::Bool(flag) => query.bind(*flag),
+            };
+        }
+        self.ints.iter().fold(query, |query, n| query.bind(*n))
+    }
+}
+
 /// Instants are stored at millisecond precision: what SCIM shows is exactly what
 /// filters compare.
 pub(crate) fn now_millis_as_micros() -> i64 {
@@ -948,26 +970,24 @@ macro_rules! impl_sql_store {
             }
 
             async fn delete_user(&self, company_id: i64, id: i64, version: Option<i64>) -> StoreResult<bool> {
-                let statement = match version {
-                    None => WriteStatement {
-                        sql: "DELETE FROM users WHERE company_id = $1 AND id = $2 RETURNING id".into(),
-                        columns: Vec::new(),
-                        ints: vec![company_id, id],
-                    },
-                    Some(version) => WriteStatement {
-                        sql: "DELETE FROM users WHERE company_id = $1 AND id = $2 AND version = $3 RETURNING id".into(),
-                        columns: Vec::new(),
-                        ints: vec![company_id, id, version],
-                    },
+                let (condition, ints) = match version {
+                    None => ("", vec![company_id, id]),
+                    Some(version) => (" AND version = $3", vec![company_id, id, version]),
+                };
+                let statement = WriteStatement {
+                    sql: format!("DELETE FROM users WHERE company_id = $1 AND id = $2{condition} RETURNING id"),
+                    columns: Vec::new(),
+                    ints,
                 };
                 Ok(self.write(statement).await?.is_some())
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 let statement = list_statement(query)?;
-                let _scan = match statement.lookup {
-                    true => None,
-                    false => Some(self.scans.start().await?),
+                let _scan = if statement.lookup {
+                    None
+                } else {
+                    Some(self.scans.start().await?)
                 };
                 let count_only = || async {
                     let total: i64 = bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds)

@@ -118,6 +118,11 @@ impl SqliteStore {
         })
     }
 
+    /// Writes of one statement, committed with others queued meanwhile.
+    async fn write(&self, statement: WriteStatement) -> Result<Option<SqliteRow>, sqlx::Error> {
+        self.group_commit.write(statement).await
+    }
+
     /// Closes every connection, the writer's last: the last connection to
     /// close copies the write-ahead log into its file and removes it, and
     /// readers, opened read-only, could not.
@@ -216,12 +221,6 @@ async fn claim_journal(writer: &mut SqliteConnection) -> StoreResult<()> {
     }
     transaction.commit().await?;
     Ok(())
-}
-
-impl SqliteStore {
-    async fn write(&self, statement: WriteStatement) -> Result<Option<SqliteRow>, sqlx::Error> {
-        self.group_commit.write(statement).await
-    }
 }
 
 // The single writer connection already serialises read-modify-write.

@@ -10,6 +10,7 @@ use crate::helpers::{role, spawn_app_with, Backend, TestApp};
 both_backends!(
     import_export_and_reset_on_the_command_line,
     an_imported_user_is_the_user_post_creates,
+    users_imported_together_are_found_by_their_values,
 );
 
 const OPERATOR: &str = "operator-token";
@@ -487,6 +488,108 @@ async fn an_imported_user_is_the_user_post_creates(app: TestApp) {
     assert_eq!(attributes["email"], "w-ÄRLA.IMPORT@Example.com");
     assert_eq!(attributes["role"], "no_access");
     assert_eq!(attributes["visible"], true);
+}
+
+/// The ids of the users a filter finds.
+async fn found(app: &TestApp, filter: &str) -> Vec<String> {
+    let listed = app
+        .get_json(&format!("/Users?filter={}", urlencode(filter)))
+        .await;
+    listed["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{filter}: {listed}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Rows behind multi-valued filters, of any user: a deleted user's rows
+/// would match no user, so only the table shows whether they were left.
+async fn value_rows(app: &TestApp) -> i64 {
+    let sql = "SELECT count(*) FROM user_values";
+    if app.database_url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+/// An import writes many users in one statement; each gets the value rows
+/// that email and phone filters use, and deleting users (one, or a whole
+/// company by reset) removes theirs.
+async fn users_imported_together_are_found_by_their_values(app: TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.jsonl");
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": format!("batch{i}@example.com"), "active": true,
+                   "emails": [{"value": format!("work{i}@example.com"), "type": "work", "primary": true},
+                              {"value": format!("home{i}@example.net"), "type": "home"}],
+                   "phoneNumbers": [{"value": format!("+46 70 {i}{i}{i}"), "type": "mobile"}]})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let output = app.cli(&["import", path.to_str().unwrap()]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(value_rows(&app).await, 15);
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let by_user_name = found(&app, &format!(r#"userName eq "batch{i}@example.com""#)).await;
+        assert_eq!(by_user_name.len(), 1);
+        for filter in [
+            format!(r#"emails[type eq "home" and value eq "HOME{i}@example.net"]"#),
+            format!(r#"emails.value eq "work{i}@example.com""#),
+            format!(r#"phoneNumbers co "{i}{i}{i}""#),
+        ] {
+            assert_eq!(found(&app, &filter).await, by_user_name, "{filter}");
+        }
+        ids.push(by_user_name[0].clone());
+    }
+    assert_eq!(
+        found(&app, r#"emails.value ew "@example.net""#).await.len(),
+        5
+    );
+
+    let deleted = app.delete(&format!("/Users/{}", ids[2])).await;
+    assert_eq!(deleted.status(), 204);
+    assert!(found(&app, r#"emails.value eq "home2@example.net""#)
+        .await
+        .is_empty());
+    assert_eq!(
+        found(&app, r#"emails.value ew "@example.net""#).await.len(),
+        4
+    );
+    assert_eq!(value_rows(&app).await, 12);
+
+    let output = app.cli(&["reset", "--company", "default", "--yes"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(value_rows(&app).await, 0);
+
+    // Imported again (new ids), the values are found once each.
+    let output = app.cli(&["import", path.to_str().unwrap()]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        found(&app, r#"emails.value ew "@example.net""#).await.len(),
+        5
+    );
+    assert_eq!(value_rows(&app).await, 15);
 }
 
 fn urlencode(text: &str) -> String {

@@ -14,6 +14,9 @@ use crate::helpers::{create_database, Backend, TestApp};
 both_backends!(
     tokens_create_prints_a_working_key_last,
     companies_create_and_list,
+    ;
+    backend:
+    bootstrap_token_is_idempotent,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_teamtailor-scim");
@@ -185,16 +188,6 @@ async fn bootstrap_token_is_idempotent(backend: Backend) {
         "{listing}"
     );
     assert!(!listing.contains("dev-token-123"));
-}
-
-#[tokio::test]
-async fn bootstrap_token_is_idempotent_on_sqlite() {
-    bootstrap_token_is_idempotent(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn bootstrap_token_is_idempotent_on_postgres() {
-    bootstrap_token_is_idempotent(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,15 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use teamtailor_scim::keys::{Scope, Secret};
 
+use crate::both_backends;
 use crate::helpers::{assert_scim_error, spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    ;
+    backend:
+    faults_answer_in_each_surfaces_format,
+    latency_and_fractions_are_applied,
+);
 
 const OPERATOR: &str = "operator-token";
 
@@ -135,16 +143,6 @@ async fn faults_answer_in_each_surfaces_format(backend: Backend) {
     assert_eq!(shown["active"], false);
 }
 
-#[tokio::test]
-async fn faults_answer_in_each_surfaces_format_on_sqlite() {
-    faults_answer_in_each_surfaces_format(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn faults_answer_in_each_surfaces_format_on_postgres() {
-    faults_answer_in_each_surfaces_format(Backend::Postgres).await;
-}
-
 async fn latency_and_fractions_are_applied(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
@@ -190,16 +188,6 @@ async fn latency_and_fractions_are_applied(backend: Backend) {
             "{name}: {count} of {total}, expected {expected} +- {spread:.0}"
         );
     }
-}
-
-#[tokio::test]
-async fn latency_and_fractions_are_applied_on_sqlite() {
-    latency_and_fractions_are_applied(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn latency_and_fractions_are_applied_on_postgres() {
-    latency_and_fractions_are_applied(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -11,6 +11,10 @@ both_backends!(
     import_export_and_reset_on_the_command_line,
     an_imported_user_is_the_user_post_creates,
     users_imported_together_are_found_by_their_values,
+    ;
+    backend:
+    seed_export_and_reset_over_admin,
+    batches_keep_the_first_user_name_and_the_file_order,
 );
 
 const OPERATOR: &str = "operator-token";
@@ -45,26 +49,6 @@ fn fixture() -> Value {
         {"userName": "bob@example.com", "active": false},
         {"userName": "cy@example.com", "externalId": "e-3"}
     ])
-}
-
-#[tokio::test]
-async fn seed_export_and_reset_over_admin_on_sqlite() {
-    seed_export_and_reset_over_admin(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn seed_export_and_reset_over_admin_on_postgres() {
-    seed_export_and_reset_over_admin(Backend::Postgres).await;
-}
-
-#[tokio::test]
-async fn batches_keep_the_first_user_name_and_the_file_order_on_sqlite() {
-    batches_keep_the_first_user_name_and_the_file_order(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn batches_keep_the_first_user_name_and_the_file_order_on_postgres() {
-    batches_keep_the_first_user_name_and_the_file_order(Backend::Postgres).await;
 }
 
 /// 2,402 users through /admin (batches of 1,000, on PostgreSQL two at a

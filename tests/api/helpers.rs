@@ -23,10 +23,14 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
-/// Runs each listed `async fn name(app: TestApp)` once per backend.
+/// Runs each listed `async fn name(app: TestApp)` once per backend, on an
+/// app with the default settings. Tests listed after `backend:` are
+/// `async fn name(backend: Backend)`: they start what they need themselves
+/// (other settings, several apps) and return early when PostgreSQL is not
+/// there outside CI.
 #[macro_export]
 macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)? $(; backend: $($custom:ident),* $(,)?)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,6 +39,12 @@ macro_rules! both_backends {
                     super::$name(app.expect("SQLite is always available")).await;
                 }
             )*
+            $($(
+                #[tokio::test]
+                async fn $custom() {
+                    super::$custom($crate::helpers::Backend::Sqlite).await;
+                }
+            )*)?
         }
         mod postgres {
             $(
@@ -45,6 +55,12 @@ macro_rules! both_backends {
                     }
                 }
             )*
+            $($(
+                #[tokio::test]
+                async fn $custom() {
+                    super::$custom($crate::helpers::Backend::Postgres).await;
+                }
+            )*)?
         }
     };
 }

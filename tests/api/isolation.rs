@@ -10,22 +10,19 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 use teamtailor_scim::keys::Secret;
 
+use crate::both_backends;
 use crate::helpers::{ids, spawn_app_with, Backend, TestApp, SCIM_JSON};
+
+both_backends!(
+    ;
+    backend:
+    every_route_is_scoped_to_the_callers_company,
+);
 
 const OPERATOR: &str = "operator-token";
 /// What only the owning company's user carries; no answer to the other may contain it.
 const PRIVATE_EMAIL: &str = "private@work.com";
 const PRIVATE_TITLE: &str = "Keeper of the payroll";
-
-#[tokio::test]
-async fn every_route_is_scoped_to_the_callers_company_on_sqlite() {
-    every_route_is_scoped_to_the_callers_company(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn every_route_is_scoped_to_the_callers_company_on_postgres() {
-    every_route_is_scoped_to_the_callers_company(Backend::Postgres).await;
-}
 
 async fn every_route_is_scoped_to_the_callers_company(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| s.admin_token = Some(Secret::new(OPERATOR))).await

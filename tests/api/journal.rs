@@ -8,7 +8,19 @@ use serde_json::{json, Value};
 use teamtailor_scim::journal::Retention;
 use teamtailor_scim::keys::{Scope, Secret};
 
+use crate::both_backends;
 use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+both_backends!(
+    ;
+    backend:
+    records_requests_changes_and_redacts,
+    retention_bounds_the_journal,
+    large_bodies_are_cut,
+    unparseable_bodies_are_kept_by_size_only,
+    retention_removes_old_entries,
+    deletes_are_recorded_as_changes,
+);
 
 const OPERATOR: &str = "operator-token";
 
@@ -196,16 +208,6 @@ async fn records_requests_changes_and_redacts(backend: Backend) {
     assert_eq!(bad.status(), 400);
 }
 
-#[tokio::test]
-async fn journal_records_requests_changes_and_redacts_on_sqlite() {
-    records_requests_changes_and_redacts(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn journal_records_requests_changes_and_redacts_on_postgres() {
-    records_requests_changes_and_redacts(Backend::Postgres).await;
-}
-
 async fn retention_bounds_the_journal(backend: Backend) {
     let retention = Retention {
         max_entries_per_company: 5,
@@ -230,16 +232,6 @@ async fn retention_bounds_the_journal(backend: Backend) {
         }
     }
     assert_eq!(kept, 5, "only the newest entries are kept");
-}
-
-#[tokio::test]
-async fn retention_bounds_the_journal_on_sqlite() {
-    retention_bounds_the_journal(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn retention_bounds_the_journal_on_postgres() {
-    retention_bounds_the_journal(Backend::Postgres).await;
 }
 
 #[tokio::test]
@@ -297,16 +289,6 @@ async fn large_bodies_are_cut(backend: Backend) {
         &body[body.len() - 40..]
     );
     assert!(body.len() < 17 * 1024);
-}
-
-#[tokio::test]
-async fn large_bodies_are_cut_on_sqlite() {
-    large_bodies_are_cut(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn large_bodies_are_cut_on_postgres() {
-    large_bodies_are_cut(Backend::Postgres).await;
 }
 
 #[tokio::test]
@@ -368,16 +350,6 @@ async fn unparseable_bodies_are_kept_by_size_only(backend: Backend) {
     assert_eq!(all[1]["response_body"]["scimType"], "invalidSyntax");
 }
 
-#[tokio::test]
-async fn unparseable_bodies_are_kept_by_size_only_on_sqlite() {
-    unparseable_bodies_are_kept_by_size_only(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn unparseable_bodies_are_kept_by_size_only_on_postgres() {
-    unparseable_bodies_are_kept_by_size_only(Backend::Postgres).await;
-}
-
 async fn retention_removes_old_entries(backend: Backend) {
     let max_age = Duration::from_secs(2);
     let retention = Retention {
@@ -413,16 +385,6 @@ async fn retention_removes_old_entries(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("expected only the new entries, kept {paths:?}");
-}
-
-#[tokio::test]
-async fn retention_removes_old_entries_on_sqlite() {
-    retention_removes_old_entries(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn retention_removes_old_entries_on_postgres() {
-    retention_removes_old_entries(Backend::Postgres).await;
 }
 
 async fn deletes_are_recorded_as_changes(backend: Backend) {
@@ -475,16 +437,6 @@ async fn deletes_are_recorded_as_changes(backend: Backend) {
             ),
         ]
     );
-}
-
-#[tokio::test]
-async fn deletes_are_recorded_as_changes_on_sqlite() {
-    deletes_are_recorded_as_changes(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn deletes_are_recorded_as_changes_on_postgres() {
-    deletes_are_recorded_as_changes(Backend::Postgres).await;
 }
 
 /// SQLite keeps the journal in a file beside the database (`test.db` ->

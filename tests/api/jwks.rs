@@ -15,10 +15,18 @@ use teamtailor_scim::auth::issuers::IssuerConfig;
 use teamtailor_scim::Settings;
 use tokio::net::TcpListener;
 
+use crate::both_backends;
 use crate::helpers::{spawn_app_with, Backend};
 use crate::tokens::{
     entra_claims, fixture, scim_with, sign_rs256_with, ENTRA_AUDIENCE, ENTRA_ISSUER,
 };
+
+both_backends!(
+    ;
+    backend:
+    keys_follow_the_identity_providers_rotation,
+    an_unreachable_key_url_is_retried_on_schedule,
+);
 
 const FIRST: (&str, &str, &str) = ("issuer-private.pem", "test-issuer-key", "issuer-jwks.json");
 const ROTATED: (&str, &str, &str) = (
@@ -105,16 +113,6 @@ async fn keys_follow_the_identity_providers_rotation(backend: Backend) {
     assert!(endpoint.fetches() <= 3, "{} fetches", endpoint.fetches());
 }
 
-#[tokio::test]
-async fn keys_follow_the_identity_providers_rotation_on_sqlite() {
-    keys_follow_the_identity_providers_rotation(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn keys_follow_the_identity_providers_rotation_on_postgres() {
-    keys_follow_the_identity_providers_rotation(Backend::Postgres).await;
-}
-
 async fn an_unreachable_key_url_is_retried_on_schedule(backend: Backend) {
     // A port with nothing listening yet.
     let address = TcpListener::bind("127.0.0.1:0")
@@ -155,16 +153,6 @@ async fn an_unreachable_key_url_is_retried_on_schedule(backend: Backend) {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(scim_with(&app, &token(FIRST)).await, 200);
-}
-
-#[tokio::test]
-async fn an_unreachable_key_url_is_retried_on_schedule_on_sqlite() {
-    an_unreachable_key_url_is_retried_on_schedule(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_unreachable_key_url_is_retried_on_schedule_on_postgres() {
-    an_unreachable_key_url_is_retried_on_schedule(Backend::Postgres).await;
 }
 
 #[tokio::test]

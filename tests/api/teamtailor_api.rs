@@ -26,6 +26,9 @@ both_backends!(
     scim_and_the_api_agree,
     api_writes_are_seen_by_scim,
     other_companies_are_invisible,
+    ;
+    backend:
+    rate_limits_are_announced_and_enforced,
 );
 
 const VERSION: &str = "20240404";
@@ -650,7 +653,7 @@ async fn other_companies_are_invisible(app: TestApp) {
     .await;
 }
 
-async fn rate_limited(backend: Backend) {
+async fn rate_limits_are_announced_and_enforced(backend: Backend) {
     let limit = RateLimit {
         requests: NonZeroU32::new(3).unwrap(),
         period: Duration::from_secs(60),
@@ -715,14 +718,4 @@ async fn rate_limited(backend: Backend) {
         assert_eq!(response.status(), 200);
         assert!(!response.headers().contains_key("x-rate-limit-limit"));
     }
-}
-
-#[tokio::test]
-async fn rate_limits_are_announced_and_enforced_on_sqlite() {
-    rate_limited(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn rate_limits_are_announced_and_enforced_on_postgres() {
-    rate_limited(Backend::Postgres).await;
 }

@@ -21,6 +21,11 @@ both_backends!(
     revoking_a_key_ends_its_tokens,
     a_signing_key_rotated_from_the_command_line_is_used_at_once,
     last_use_is_written_in_batches_not_per_request,
+    ;
+    backend:
+    a_configured_secret_keeps_signing_through_rotations,
+    tokens_are_validated,
+    key_lifecycle,
 );
 
 pub const ENTRA_AUDIENCE: &str = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
@@ -446,16 +451,6 @@ async fn a_configured_secret_keeps_signing_through_rotations(backend: Backend) {
     assert_eq!(scim_with(&app, stored).await, 200);
 }
 
-#[tokio::test]
-async fn a_configured_secret_keeps_signing_through_rotations_on_sqlite() {
-    a_configured_secret_keeps_signing_through_rotations(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_configured_secret_keeps_signing_through_rotations_on_postgres() {
-    a_configured_secret_keeps_signing_through_rotations(Backend::Postgres).await;
-}
-
 fn sign_hs256(claims: &Value, kid: &str, secret: &[u8]) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(kid.into());
@@ -636,16 +631,6 @@ async fn tokens_are_validated(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn tokens_are_validated_on_sqlite() {
-    tokens_are_validated(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn tokens_are_validated_on_postgres() {
-    tokens_are_validated(Backend::Postgres).await;
-}
-
 async fn key_lifecycle(backend: Backend) {
     let Some(app) = spawn_app_with(backend, |s| {
         s.admin_token = Some(teamtailor_scim::keys::Secret::new("operator"))
@@ -801,16 +786,6 @@ async fn key_lifecycle(backend: Backend) {
         .await
         .unwrap();
     assert!(rotated["kid"].is_string());
-}
-
-#[tokio::test]
-async fn key_lifecycle_on_sqlite() {
-    key_lifecycle(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn key_lifecycle_on_postgres() {
-    key_lifecycle(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -390,6 +390,18 @@ pub fn ids(resources: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// ids of the users a filter finds.
+pub async fn found(app: &TestApp, filter: &str) -> Vec<String> {
+    let page = app
+        .get_json(&format!(
+            "/Users?filter={}",
+            crate::users::urlencode(filter)
+        ))
+        .await;
+    assert!(page["Resources"].is_array(), "{filter}: {page}");
+    ids(&page["Resources"])
+}
+
 pub fn role(resource: &Value) -> &str {
     resource["urn:ietf:params:scim:schemas:extension:teamtailor:2.0:User"]["role"]
         .as_str()

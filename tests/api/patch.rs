@@ -4,8 +4,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{assert_scim_error, ids, role, TestApp};
-use crate::users::urlencode;
+use crate::helpers::{assert_scim_error, found, role, TestApp};
 
 both_backends!(
     replace_add_remove_with_paths,
@@ -716,15 +715,6 @@ async fn a_noop_patch_keeps_the_version(app: TestApp) {
     )
     .await;
     assert_eq!(body["meta"]["version"], created["meta"]["version"]);
-}
-
-/// ids of the users a filter finds.
-async fn found(app: &TestApp, filter: &str) -> Vec<String> {
-    let page = app
-        .get_json(&format!("/Users?filter={}", urlencode(filter)))
-        .await;
-    assert!(page["Resources"].is_array(), "{page}");
-    ids(&page["Resources"])
 }
 
 /// A write stores only what changed; everything else stays stored and

@@ -249,25 +249,17 @@ async fn import_export_and_reset_on_the_command_line(app: TestApp) {
         })
         .collect();
     std::fs::write(&file, lines.join("\n")).unwrap();
-    let output = app
-        .cli(&["import", file.to_str().unwrap(), "--company", "seeded"])
+    let stdout = app
+        .cli_ok(&["import", file.to_str().unwrap(), "--company", "seeded"])
         .await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         stdout.starts_with("Imported 2500 users into company 'seeded'"),
         "{stdout}"
     );
 
-    let output = app
-        .cli(&["export", "--company", "seeded", "--format", "csv"])
+    let csv = app
+        .cli_ok(&["export", "--company", "seeded", "--format", "csv"])
         .await;
-    assert!(output.status.success());
-    let csv = String::from_utf8(output.stdout).unwrap();
     assert_eq!(csv.lines().count(), 2501);
     assert!(csv
         .lines()
@@ -306,10 +298,9 @@ async fn import_export_and_reset_on_the_command_line(app: TestApp) {
     let refused = app.cli(&["reset", "--company", "seeded"]).await;
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--yes"));
-    let output = app.cli(&["reset", "--company", "seeded", "--yes"]).await;
-    assert!(output.status.success());
-    assert!(String::from_utf8(output.stdout)
-        .unwrap()
+    assert!(app
+        .cli_ok(&["reset", "--company", "seeded", "--yes"])
+        .await
         .contains("Deleted 2500 users"));
     assert!(app.teamtailor_users("seeded").await.is_empty());
     let missing = app.cli(&["import", "/nonexistent/users.json"]).await;
@@ -407,12 +398,7 @@ async fn an_imported_user_is_the_user_post_creates(app: TestApp) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("users.jsonl");
     std::fs::write(&path, format!("{}\n", user("ÄRLA.IMPORT@Example.com"))).unwrap();
-    let output = app.cli(&["import", path.to_str().unwrap()]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.cli_ok(&["import", path.to_str().unwrap()]).await;
 
     let listed = app
         .get_json("/Users?filter=userName%20eq%20%22%C3%A4rla.import%40example.com%22")
@@ -499,12 +485,7 @@ async fn users_imported_together_are_found_by_their_values(app: TestApp) {
         })
         .collect();
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let output = app.cli(&["import", path.to_str().unwrap()]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.cli_ok(&["import", path.to_str().unwrap()]).await;
     assert_eq!(value_rows(&app).await, 15);
 
     let mut ids = Vec::new();
@@ -536,21 +517,12 @@ async fn users_imported_together_are_found_by_their_values(app: TestApp) {
     );
     assert_eq!(value_rows(&app).await, 12);
 
-    let output = app.cli(&["reset", "--company", "default", "--yes"]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.cli_ok(&["reset", "--company", "default", "--yes"])
+        .await;
     assert_eq!(value_rows(&app).await, 0);
 
     // Imported again (new ids), the values are found once each.
-    let output = app.cli(&["import", path.to_str().unwrap()]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.cli_ok(&["import", path.to_str().unwrap()]).await;
     assert_eq!(
         found(&app, r#"emails.value ew "@example.net""#).await.len(),
         5

@@ -264,16 +264,22 @@ impl TestApp {
             .expect("run teamtailor-scim")
     }
 
-    /// The company's users as Teamtailor sees them (`users list`).
-    pub async fn teamtailor_users(&self, company: &str) -> Vec<Value> {
-        let output = self.cli(&["users", "list", "--company", company]).await;
+    /// Runs the command-line tool and returns what it printed, failing the
+    /// test (with what it wrote to stderr) if it did not succeed.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args).await;
         assert!(
             output.status.success(),
-            "{}",
+            "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout)
-            .unwrap()
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    /// The company's users as Teamtailor sees them (`users list`).
+    pub async fn teamtailor_users(&self, company: &str) -> Vec<Value> {
+        self.cli_ok(&["users", "list", "--company", company])
+            .await
             .lines()
             .map(|line| serde_json::from_str(line).expect("a JSON line"))
             .collect()
@@ -288,12 +294,7 @@ impl TestApp {
     }
 
     pub async fn set_role(&self, id: &str, role: &str) {
-        let output = self.cli(&["users", "set-role", id, role]).await;
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        self.cli_ok(&["users", "set-role", id, role]).await;
     }
 
     pub async fn send(

@@ -29,12 +29,7 @@ async fn seed(app: &TestApp, users: usize) {
         writeln!(file, "{user}").unwrap();
     }
     drop(file);
-    let output = app.cli(&["import", path.to_str().unwrap()]).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    app.cli_ok(&["import", path.to_str().unwrap()]).await;
 }
 
 /// `prefer_indexes` steers PostgreSQL off sequential scans, to show an index
@@ -45,13 +40,7 @@ async fn explain(app: &TestApp, prefer_indexes: bool, args: &[&str]) -> String {
         all.push("--prefer-indexes");
     }
     all.extend_from_slice(args);
-    let output = app.cli(&all).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    app.cli_ok(&all).await
 }
 
 fn plan_of(explained: &str) -> &str {

@@ -8,6 +8,7 @@ mod scans;
 mod sql_filter;
 mod sql_store;
 mod sqlite;
+mod sqlite_process;
 
 use std::future::Future;
 

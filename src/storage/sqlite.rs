@@ -41,7 +41,7 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str, workload: Workload) -> StoreResult<Self> {
-        keep_statement_journals_in_memory();
+        super::sqlite_process::configure(workload);
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -135,35 +135,6 @@ impl SqliteStore {
         self.writer.close().await;
     }
 }
-
-/// A statement in a transaction of several (a group commit's) keeps a copy
-/// of every page it changes, to undo it alone; past 64 KiB SQLite moves the
-/// copy to a temporary file, which a user's insert (~14 pages) reached
-/// often: a file opened, written and removed per statement. Up to 1 MiB
-/// stays in memory; a larger statement (a company reset) still spills.
-/// Process-wide, and only before SQLite's first use.
-fn keep_statement_journals_in_memory() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: sets a global option; SQLite refuses (SQLITE_MISUSE) once
-        // it is in use, which only leaves the default.
-        let code = unsafe {
-            libsqlite3_sys::sqlite3_config(
-                libsqlite3_sys::SQLITE_CONFIG_STMTJRNL_SPILL,
-                STATEMENT_JOURNAL_IN_MEMORY,
-            )
-        };
-        if code != libsqlite3_sys::SQLITE_OK {
-            tracing::debug!(
-                code,
-                "SQLite was in use already: statement journals spill at 64 KiB"
-            );
-        }
-    });
-}
-
-/// Bytes of a statement journal kept in memory.
-const STATEMENT_JOURNAL_IN_MEMORY: std::ffi::c_int = 1 << 20;
 
 /// Readers: SQLite reads from cached pages on the caller's CPU, so more
 /// connections than two per core add no throughput, only page caches

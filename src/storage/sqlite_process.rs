@@ -1,0 +1,94 @@
+//! Settings SQLite takes once per process, before its first use: they apply
+//! to every connection of every file.
+
+use std::ffi::{c_int, c_void};
+
+use libsqlite3_sys as ffi;
+
+use super::Workload;
+
+/// Sets them for the process's first workload, once; a process that used
+/// SQLite before keeps the defaults.
+pub fn configure(workload: Workload) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: each call sets a global option from values that outlive
+        // it (SQLite copies the allocator's table); SQLite refuses
+        // (SQLITE_MISUSE) once it is in use, which leaves the default.
+        let codes = unsafe {
+            let mut codes = vec![
+                ffi::sqlite3_config(
+                    ffi::SQLITE_CONFIG_STMTJRNL_SPILL,
+                    STATEMENT_JOURNAL_IN_MEMORY,
+                ),
+                ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int),
+            ];
+            if workload == Workload::BulkLoad {
+                codes.push(ffi::sqlite3_config(
+                    ffi::SQLITE_CONFIG_MALLOC,
+                    &MIMALLOC.0 as *const ffi::sqlite3_mem_methods,
+                ));
+            }
+            codes
+        };
+        if codes.iter().any(|&code| code != ffi::SQLITE_OK) {
+            tracing::debug!(?codes, "SQLite was in use already: default settings");
+        }
+    });
+}
+
+/// A statement in a transaction of several (a group commit's) keeps a copy
+/// of every page it changes, to undo it alone; past 64 KiB SQLite moves the
+/// copy to a temporary file, which a user's insert (~14 pages) reached
+/// often: a file opened, written and removed per statement. Up to 1 MiB
+/// stays in memory; a larger statement (a company reset) still spills.
+const STATEMENT_JOURNAL_IN_MEMORY: c_int = 1 << 20;
+
+/// An import's SQLite allocates with mimalloc, as the rest of the process
+/// does: its writer spent a tenth of an import in glibc's malloc (its one
+/// arena's lock included, see `src/main.rs`); 1M users import ~10% faster.
+/// A server keeps glibc's one arena: with mimalloc, 16 clients scanning 1M
+/// users peaked at 104-114 MiB against 82-88 MiB. Memory statistics are off
+/// for both (`MEMSTATUS`): a global lock on every allocation, never read.
+static MIMALLOC: MemMethods = MemMethods(ffi::sqlite3_mem_methods {
+    xMalloc: Some(malloc),
+    xFree: Some(free),
+    xRealloc: Some(realloc),
+    xSize: Some(size),
+    xRoundup: Some(roundup),
+    xInit: Some(init),
+    xShutdown: Some(shutdown),
+    pAppData: std::ptr::null_mut(),
+});
+
+/// The table holds no data of its own (`pAppData` is null).
+struct MemMethods(ffi::sqlite3_mem_methods);
+// SAFETY: only functions and a null pointer, never written.
+unsafe impl Sync for MemMethods {}
+
+unsafe extern "C" fn malloc(bytes: c_int) -> *mut c_void {
+    libmimalloc_sys::mi_malloc(bytes.max(0) as usize)
+}
+
+unsafe extern "C" fn free(memory: *mut c_void) {
+    libmimalloc_sys::mi_free(memory)
+}
+
+unsafe extern "C" fn realloc(memory: *mut c_void, bytes: c_int) -> *mut c_void {
+    libmimalloc_sys::mi_realloc(memory, bytes.max(0) as usize)
+}
+
+unsafe extern "C" fn size(memory: *mut c_void) -> c_int {
+    libmimalloc_sys::mi_usable_size(memory).min(c_int::MAX as usize) as c_int
+}
+
+/// Rounded as SQLite's own allocator does.
+unsafe extern "C" fn roundup(bytes: c_int) -> c_int {
+    bytes.saturating_add(7) & !7
+}
+
+unsafe extern "C" fn init(_: *mut c_void) -> c_int {
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn shutdown(_: *mut c_void) {}

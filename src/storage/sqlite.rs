@@ -251,8 +251,7 @@ async fn import_batch(
         USER_DATA_COLUMNS.join(", "),
         values.join(", ")
     );
-    let mut inserted = 0;
-    for chunk in users.chunks(IMPORT_CHUNK) {
+    let encode = |chunk: &[UserData]| {
         let rows: Vec<Vec<serde_json::Value>> = chunk
             .iter()
             .map(|data| {
@@ -265,14 +264,22 @@ async fn import_batch(
                     .collect()
             })
             .collect();
-        let rows = serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into());
-        inserted += sqlx::query(&sql)
+        serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
+    };
+    let mut chunks = users.chunks(IMPORT_CHUNK);
+    let mut next = chunks.next().map(encode);
+    let mut inserted = 0;
+    while let Some(rows) = next {
+        let insert = sqlx::query(&sql)
             .bind(rows)
             .bind(company_id)
             .bind(now)
-            .execute(&mut *connection)
-            .await?
-            .rows_affected();
+            .execute(&mut *connection);
+        // The next chunk is encoded here while the connection's thread
+        // inserts this one (the insert is polled first, which sends it).
+        let (result, following) = tokio::join!(insert, async { chunks.next().map(encode) });
+        inserted += result?.rows_affected();
+        next = following;
     }
     Ok(inserted)
 }

@@ -80,18 +80,34 @@ async fn import_batch(
     users: &[UserData],
     now: i64,
 ) -> StoreResult<u64> {
-    let mut inserted = 0;
-    for chunk in users.chunks(IMPORT_CHUNK) {
-        let sql = super::sql_store::import_users_sql(chunk.len());
-        let mut query = sqlx::query(&sql);
-        for data in chunk {
+    let chunks: Vec<&[UserData]> = users.chunks(IMPORT_CHUNK).collect();
+    let statements: Vec<String> = chunks
+        .iter()
+        .map(|chunk| super::sql_store::import_users_sql(chunk.len()))
+        .collect();
+    let bound = |i: usize| {
+        let mut query = sqlx::query(&statements[i]);
+        for data in chunks[i] {
             query = bind_user_data!(query, data)
                 .bind(company_id)
                 .bind(now)
                 .bind(now)
                 .bind(1_i64);
         }
-        inserted += query.execute(&mut *connection).await?.rows_affected();
+        query
+    };
+    let mut next = (!chunks.is_empty()).then(|| bound(0));
+    let mut sent = 0;
+    let mut inserted = 0;
+    while let Some(query) = next {
+        sent += 1;
+        // The next chunk's parameters are encoded while the server inserts
+        // this one (the insert is polled first, which sends it).
+        let (result, following) = tokio::join!(query.execute(&mut *connection), async {
+            (sent < chunks.len()).then(|| bound(sent))
+        });
+        inserted += result?.rows_affected();
+        next = following;
     }
     Ok(inserted)
 }

@@ -80,14 +80,18 @@ async fn import_batch(
     users: &[UserData],
     now: i64,
 ) -> StoreResult<u64> {
-    let chunks: Vec<&[UserData]> = users.chunks(IMPORT_CHUNK).collect();
-    let statements: Vec<String> = chunks
-        .iter()
-        .map(|chunk| super::sql_store::import_users_sql(chunk.len()))
-        .collect();
-    let bound = |i: usize| {
-        let mut query = sqlx::query(&statements[i]);
-        for data in chunks[i] {
+    // Every chunk but the last is full: two statements serve them all
+    // (the second unused when the last is full too).
+    let full = super::sql_store::import_users_sql(IMPORT_CHUNK);
+    let last = super::sql_store::import_users_sql(users.len() % IMPORT_CHUNK);
+    let bound = |chunk: &[UserData]| {
+        let sql = if chunk.len() == IMPORT_CHUNK {
+            &full
+        } else {
+            &last
+        };
+        let mut query = sqlx::query(sql);
+        for data in chunk {
             query = bind_user_data!(query, data)
                 .bind(company_id)
                 .bind(now)
@@ -96,15 +100,14 @@ async fn import_batch(
         }
         query
     };
-    let mut next = (!chunks.is_empty()).then(|| bound(0));
-    let mut sent = 0;
+    let mut chunks = users.chunks(IMPORT_CHUNK);
+    let mut next = chunks.next().map(bound);
     let mut inserted = 0;
     while let Some(query) = next {
-        sent += 1;
         // The next chunk's parameters are encoded while the server inserts
         // this one (the insert is polled first, which sends it).
         let (result, following) = tokio::join!(query.execute(&mut *connection), async {
-            (sent < chunks.len()).then(|| bound(sent))
+            chunks.next().map(bound)
         });
         inserted += result?.rows_affected();
         next = following;

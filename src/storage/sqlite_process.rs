@@ -21,6 +21,8 @@ pub fn configure(workload: Workload) {
                     ffi::SQLITE_CONFIG_STMTJRNL_SPILL,
                     STATEMENT_JOURNAL_IN_MEMORY,
                 ),
+                // Memory statistics take a global lock on every
+                // allocation, and nothing reads them.
                 ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as c_int),
             ];
             if workload == Workload::BulkLoad {
@@ -48,8 +50,7 @@ const STATEMENT_JOURNAL_IN_MEMORY: c_int = 1 << 20;
 /// does: its writer spent a tenth of an import in glibc's malloc (its one
 /// arena's lock included, see `src/main.rs`); 1M users import ~10% faster.
 /// A server keeps glibc's one arena: with mimalloc, 16 clients scanning 1M
-/// users peaked at 104-114 MiB against 82-88 MiB. Memory statistics are off
-/// for both (`MEMSTATUS`): a global lock on every allocation, never read.
+/// users peaked at 104-114 MiB against 82-88 MiB.
 static MIMALLOC: MemMethods = MemMethods(ffi::sqlite3_mem_methods {
     xMalloc: Some(malloc),
     xFree: Some(free),

@@ -64,7 +64,10 @@ impl_sql_store!(
     // Journal entries per insert statement.
     500,
     journal_insert,
-    import_batch
+    import_batch,
+    // A deep page starts at its first row's sort key: PostgreSQL would read
+    // every row an OFFSET skips from the table.
+    true
 );
 
 fn journal_insert(rows: usize) -> String {

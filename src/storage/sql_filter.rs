@@ -232,14 +232,31 @@ pub fn is_lookup(filter: Option<&Filter>, conditions: &[Condition]) -> bool {
             .any(|c| matches!(c, Condition::Email(_) | Condition::ExternalId(_)))
 }
 
-/// The ORDER BY clause; every order ends with `id` so pages are stable.
-pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
-    Ok(match order {
-        UserOrder::Created => "created_at, id".into(),
-        UserOrder::CreatedDescending => "created_at DESC, id DESC".into(),
+/// How a list is sorted: its ORDER BY clause and, when every term of the
+/// order always has a value, its sort key (`created_at, id`), by which a
+/// page can start at the key of its first row instead of skipping rows.
+pub struct Order {
+    pub sql: String,
+    pub key: Option<String>,
+    pub descending: bool,
+}
+
+/// The order of a list; every order ends with `id` so pages are stable.
+pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
+    let (terms, descending, nullable): (Vec<String>, bool, Option<&str>) = match order {
+        UserOrder::Created => (vec!["created_at".into(), "id".into()], false, None),
+        UserOrder::CreatedDescending => (vec!["created_at".into(), "id".into()], true, None),
         // Case-insensitive; users without a name sort last either way.
-        UserOrder::Name => "(name_sort IS NULL), name_sort, id".into(),
-        UserOrder::NameDescending => "(name_sort IS NULL), name_sort DESC, id DESC".into(),
+        UserOrder::Name => (
+            vec!["name_sort".into(), "id".into()],
+            false,
+            Some("name_sort"),
+        ),
+        UserOrder::NameDescending => (
+            vec!["name_sort".into(), "id".into()],
+            true,
+            Some("name_sort"),
+        ),
         UserOrder::Attribute { path, descending } => {
             let column = match resolve(path) {
                 Ok(Target::Column(column)) => column,
@@ -256,7 +273,6 @@ pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
                     )))
                 }
             };
-            let direction = if *descending { " DESC" } else { "" };
             let expr = match column.kind {
                 ColumnKind::Active => "(role <> 'no_access')",
                 _ => column.expr,
@@ -271,14 +287,23 @@ pub fn order_by(order: &UserOrder) -> Result<String, ScimError> {
             // userName and id are unique within a company: their index alone
             // gives the order, with no sort of the matches behind the page.
             let unique = matches!(column.kind, ColumnKind::Id) || column.expr == "user_name_lower";
-            if unique {
-                format!("{expr}{direction}")
-            } else if always_present {
-                format!("{expr}{direction}, created_at{direction}, id{direction}")
+            let terms = if unique {
+                vec![expr.to_string()]
             } else {
-                format!("({expr} IS NULL), {expr}{direction}, created_at{direction}, id{direction}")
-            }
+                vec![expr.to_string(), "created_at".into(), "id".into()]
+            };
+            (terms, *descending, (!always_present).then_some(expr))
         }
+    };
+    let direction = if descending { " DESC" } else { "" };
+    let sorted: Vec<String> = terms.iter().map(|t| format!("{t}{direction}")).collect();
+    Ok(Order {
+        sql: match nullable {
+            Some(expr) => format!("({expr} IS NULL), {}", sorted.join(", ")),
+            None => sorted.join(", "),
+        },
+        key: nullable.is_none().then(|| terms.join(", ")),
+        descending,
     })
 }
 

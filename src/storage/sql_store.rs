@@ -249,7 +249,13 @@ pub(super) struct ListStatement {
     pub offset: i64,
 }
 
-pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, super::StoreError> {
+/// `skip_by_key`: a deep page starts at the sort key of its first row, found
+/// by a subquery over the order's index, rather than skipping rows with
+/// OFFSET (which PostgreSQL does by reading each skipped row from the table).
+pub(super) fn list_statement(
+    query: &super::UserQuery,
+    skip_by_key: bool,
+) -> Result<ListStatement, super::StoreError> {
     use super::sql_filter;
     let order = sql_filter::order_by(&query.order)?;
     // The total counts every match, wherever a cursor stands.
@@ -279,12 +285,28 @@ pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, 
         format!(" AND {}", page_filter.sql)
     };
     let n = 2 + count_filter.binds.len() + page_filter.binds.len();
-    let page_sql = format!(
-        "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
-         WHERE company_id = $1{page_condition} \
-         ORDER BY {order} LIMIT ${n} OFFSET ${}",
-        n + 1
-    );
+    let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
+    let page_sql = match &order.key {
+        // Past the last match the subquery is NULL and the page empty.
+        Some(key) if skip_by_key && offset > 0 => format!(
+            "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
+             WHERE company_id = $1{page_condition} AND ({key}) {} \
+             (SELECT {key} FROM users WHERE company_id = $1{page_condition} \
+             ORDER BY {} LIMIT 1 OFFSET ${}) \
+             ORDER BY {} LIMIT ${n}",
+            if order.descending { "<=" } else { ">=" },
+            order.sql,
+            n + 1,
+            order.sql
+        ),
+        _ => format!(
+            "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
+             WHERE company_id = $1{page_condition} \
+             ORDER BY {} LIMIT ${n} OFFSET ${}",
+            order.sql,
+            n + 1
+        ),
+    };
     Ok(ListStatement {
         count_sql,
         count_binds: count_filter.binds,
@@ -293,7 +315,7 @@ pub(super) fn list_statement(query: &super::UserQuery) -> Result<ListStatement, 
         page_narrower: counted.len() != query.conditions.len(),
         lookup: sql_filter::is_lookup(query.filter.as_ref(), &query.conditions),
         limit: query.count.min(i64::MAX as u64) as i64,
-        offset: query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64,
+        offset,
     })
 }
 
@@ -369,7 +391,7 @@ macro_rules! bind_columns {
 /// `write(WriteStatement)` for writes of one statement;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -983,7 +1005,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let statement = list_statement(query)?;
+                let statement = list_statement(query, $skip_by_key)?;
                 let _scan = if statement.lookup {
                     None
                 } else {
@@ -1025,7 +1047,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
-                let statement = list_statement(query)?;
+                let statement = list_statement(query, $skip_by_key)?;
                 let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut reader = self.reader.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *reader).await?;

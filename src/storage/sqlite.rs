@@ -207,7 +207,9 @@ impl_sql_store!(
     // Journal entries per insert statement.
     20,
     journal_insert,
-    import_batch
+    import_batch,
+    // OFFSET skips through the order's index without reading the table.
+    false
 );
 
 /// Anonymous `?` parameters: SQLite looks a `$N` up by name in a list, which

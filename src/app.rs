@@ -16,7 +16,7 @@ use crate::config::{Settings, DEFAULT_COMPANY};
 use crate::faults::Faults;
 use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::serve::{serve, ConnectionLimits};
-use crate::http::{router, AppState};
+use crate::http::{router, AppState, Services};
 use crate::journal::Journal;
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError};
@@ -67,7 +67,7 @@ impl App {
             })?;
         Ok(App {
             listener,
-            state: AppState {
+            state: AppState::new(Services {
                 journal: Journal::start(store.clone(), settings.journal_retention),
                 faults: Arc::new(Faults::new(store.clone())),
                 max_body_bytes: settings.max_body_bytes,
@@ -80,7 +80,7 @@ impl App {
                 rate_limiter: settings
                     .api_rate_limit
                     .map(|limit| Arc::new(ApiRateLimiter::new(limit))),
-            },
+            }),
             max_body_bytes: settings.max_body_bytes,
             limits: ConnectionLimits {
                 header_read_timeout: settings.header_read_timeout,

@@ -41,8 +41,26 @@ pub use error::SCIM_CONTENT_TYPE;
 
 pub const SCIM_PREFIX: &str = "/scim/v2";
 
+/// What every handler and middleware shares. Cloned for each layer a
+/// request passes, so it is one reference, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub struct Services {
     pub store: Arc<Database>,
     pub auth: Arc<Authenticator>,
     pub journal: Arc<crate::journal::Journal>,

@@ -319,7 +319,8 @@ pub trait Store: Send + Sync {
         query: &UserQuery,
     ) -> impl Future<Output = StoreResult<UserPage>> + Send;
     /// After a bulk load: lets the query planner see the new row counts
-    /// (PostgreSQL analyses the user tables; SQLite keeps its fixed statistics).
+    /// (PostgreSQL vacuums and analyses the user tables; SQLite keeps its
+    /// fixed statistics).
     fn refresh_statistics(&self) -> impl Future<Output = StoreResult<()>> + Send;
     /// The SQL and query plan of `list_users` for this query; with
     /// `prefer_indexes`, planned as for a large table (PostgreSQL).

@@ -286,26 +286,22 @@ pub(super) fn list_statement(
     };
     let n = 2 + count_filter.binds.len() + page_filter.binds.len();
     let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
+    let matches = format!(
+        "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
+         WHERE company_id = $1{page_condition}"
+    );
+    let sorted = &order.sql;
     let page_sql = match &order.key {
         // Past the last match the subquery is NULL and the page empty.
         Some(key) if skip_by_key && offset > 0 => format!(
-            "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
-             WHERE company_id = $1{page_condition} AND ({key}) {} \
+            "{matches} AND ({key}) {} \
              (SELECT {key} FROM users WHERE company_id = $1{page_condition} \
-             ORDER BY {} LIMIT 1 OFFSET ${}) \
-             ORDER BY {} LIMIT ${n}",
+             ORDER BY {sorted} LIMIT 1 OFFSET ${}) \
+             ORDER BY {sorted} LIMIT ${n}",
             if order.descending { "<=" } else { ">=" },
-            order.sql,
             n + 1,
-            order.sql
         ),
-        _ => format!(
-            "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
-             WHERE company_id = $1{page_condition} \
-             ORDER BY {} LIMIT ${n} OFFSET ${}",
-            order.sql,
-            n + 1
-        ),
+        _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
     };
     Ok(ListStatement {
         count_sql,

@@ -19,6 +19,8 @@ use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+use super::totals::Totals;
+
 /// How long a connection goes unchecked while it is in use.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -34,6 +36,7 @@ pub(super) struct Connections {
 struct Idle {
     connection: SqliteConnection,
     checked: Instant,
+    totals: Totals,
 }
 
 impl Connections {
@@ -67,6 +70,7 @@ impl Connections {
                 if let Err(error) = idle.connection.ping().await {
                     tracing::warn!(%error, "a SQLite connection stopped; opening it again");
                     idle.connection = self.connect().await?;
+                    idle.totals.clear();
                 }
                 idle.checked = Instant::now();
                 idle
@@ -75,6 +79,7 @@ impl Connections {
             None => Idle {
                 connection: self.connect().await?,
                 checked: Instant::now(),
+                totals: Totals::default(),
             },
         };
         Ok(Connection {
@@ -116,6 +121,13 @@ pub(super) struct Connection<'a> {
     connections: &'a Connections,
     idle: Option<Idle>,
     _permit: SemaphorePermit<'a>,
+}
+
+impl Connection<'_> {
+    /// The list totals this connection counted (see `totals`).
+    pub(super) fn totals_mut(&mut self) -> &mut Totals {
+        &mut self.idle.as_mut().expect("held until dropped").totals
+    }
 }
 
 impl Deref for Connection<'_> {

@@ -9,6 +9,7 @@ mod sql_filter;
 mod sql_store;
 mod sqlite;
 mod sqlite_process;
+mod totals;
 
 use std::future::Future;
 

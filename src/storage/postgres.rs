@@ -70,7 +70,8 @@ impl_sql_store!(
     import_batch,
     // A deep page starts at its first row's sort key: PostgreSQL would read
     // every row an OFFSET skips from the table.
-    true
+    true,
+    None
 );
 
 fn journal_insert(rows: usize) -> String {

@@ -241,6 +241,12 @@ pub(super) struct ListStatement {
     pub count_binds: Vec<super::sql_filter::Bind>,
     pub page_sql: String,
     pub page_binds: Vec<super::sql_filter::Bind>,
+    /// Where the backend has a data version and the total is the company's
+    /// number of users: the page without it (`$1` company, the page's
+    /// binds, limit, offset), for a number counted earlier at the same
+    /// version (see `totals`). Both forms of the page then return the
+    /// version as `data_version`.
+    pub uncounted_sql: Option<String>,
     /// Whether the page has conditions the total ignores (a cursor).
     pub page_narrower: bool,
     /// Whether it finds users by a key rather than scanning.
@@ -252,9 +258,12 @@ pub(super) struct ListStatement {
 /// `skip_by_key`: a deep page starts at the sort key of its first row, found
 /// by a subquery over the order's index, rather than skipping rows with
 /// OFFSET (which PostgreSQL does by reading each skipped row from the table).
+/// `data_version`: the backend's expression for the version of the whole
+/// database, if it has one.
 pub(super) fn list_statement(
     query: &super::UserQuery,
     skip_by_key: bool,
+    data_version: Option<&str>,
 ) -> Result<ListStatement, super::StoreError> {
     use super::sql_filter;
     let order = sql_filter::order_by(&query.order)?;
@@ -274,40 +283,52 @@ pub(super) fn list_statement(
             count_filter.sql
         )
     };
-    let page_filter = sql_filter::translate_query(
-        query.filter.as_ref(),
-        &query.conditions,
-        2 + count_filter.binds.len(),
-    )?;
-    let page_condition = if page_filter.sql.is_empty() {
-        String::new()
-    } else {
-        format!(" AND {}", page_filter.sql)
-    };
-    let n = 2 + count_filter.binds.len() + page_filter.binds.len();
     let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
-    let matches = format!(
-        "SELECT {USER_COLUMNS}, ({count_sql}) AS total_results FROM users \
-         WHERE company_id = $1{page_condition}"
-    );
-    let sorted = &order.sql;
-    let page_sql = match &order.key {
-        // Past the last match the subquery is NULL and the page empty.
-        Some(key) if skip_by_key && offset > 0 => format!(
-            "{matches} AND ({key}) {} \
-             (SELECT {key} FROM users WHERE company_id = $1{page_condition} \
-             ORDER BY {sorted} LIMIT 1 OFFSET ${}) \
-             ORDER BY {sorted} LIMIT ${n}",
-            if order.descending { "<=" } else { ">=" },
-            n + 1,
-        ),
-        _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
+    // The page, its binds numbered from `first_bind`, with `extra` columns.
+    let page = |first_bind: usize, extra: &str| {
+        let filter =
+            sql_filter::translate_query(query.filter.as_ref(), &query.conditions, first_bind)?;
+        let condition = if filter.sql.is_empty() {
+            String::new()
+        } else {
+            format!(" AND {}", filter.sql)
+        };
+        let n = first_bind + filter.binds.len();
+        let matches =
+            format!("SELECT {USER_COLUMNS}{extra} FROM users WHERE company_id = $1{condition}");
+        let sorted = &order.sql;
+        let sql = match &order.key {
+            // Past the last match the subquery is NULL and the page empty.
+            Some(key) if skip_by_key && offset > 0 => format!(
+                "{matches} AND ({key}) {} \
+                 (SELECT {key} FROM users WHERE company_id = $1{condition} \
+                 ORDER BY {sorted} LIMIT 1 OFFSET ${}) \
+                 ORDER BY {sorted} LIMIT ${n}",
+                if order.descending { "<=" } else { ">=" },
+                n + 1,
+            ),
+            _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
+        };
+        Ok::<_, super::StoreError>((sql, filter.binds))
+    };
+    let data_version = data_version.filter(|_| count_filter.sql.is_empty());
+    let version = data_version
+        .map(|v| format!(", {v} AS data_version"))
+        .unwrap_or_default();
+    let (page_sql, page_binds) = page(
+        2 + count_filter.binds.len(),
+        &format!(", ({count_sql}) AS total_results{version}"),
+    )?;
+    let uncounted_sql = match data_version {
+        Some(_) => Some(page(2, &version)?.0),
+        None => None,
     };
     Ok(ListStatement {
         count_sql,
         count_binds: count_filter.binds,
         page_sql,
-        page_binds: page_filter.binds,
+        page_binds,
+        uncounted_sql,
         page_narrower: counted.len() != query.conditions.len(),
         lookup: sql_filter::is_lookup(query.filter.as_ref(), &query.conditions),
         limit: query.count.min(i64::MAX as u64) as i64,
@@ -387,12 +408,13 @@ macro_rules! bind_columns {
 /// `write(WriteStatement)` for writes of one statement;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $data_version:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
         use crate::scim::resource::{Name, UserAttributes};
         use crate::storage::sql_filter::Bind;
+        use crate::storage::totals::{Counted, RememberedTotals as _};
         use crate::storage::sql_store::*;
         use crate::storage::{
             ApiKey, Company, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
@@ -1001,32 +1023,55 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let statement = list_statement(query, $skip_by_key)?;
+                let statement = list_statement(query, $skip_by_key, $data_version)?;
                 let _scan = if statement.lookup {
                     None
                 } else {
                     Some(self.scans.start().await?)
                 };
-                let count_only = || async {
-                    let total: i64 = bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds)
-                        .fetch_one(&mut *self.reader.acquire().await?)
-                        .await?
-                        .try_get(0)?;
-                    Ok::<_, StoreError>(total as u64)
-                };
+                let mut reader = self.reader.acquire().await?;
+                let count = || bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds);
                 if query.count == 0 {
-                    return Ok(UserPage { total: count_only().await?, users: Vec::new() });
+                    return Ok(UserPage { total: count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64, users: Vec::new() });
+                }
+                // The company's number of users, if this connection counted
+                // it at the version the page is read at (see `totals`).
+                if let Some(sql) = &statement.uncounted_sql {
+                    if let Some(counted) = reader.totals().and_then(|totals| totals.get(company_id)) {
+                        let rows = bind_all(sqlx::query(sql).bind(company_id), &statement.page_binds)
+                            .bind(statement.limit)
+                            .bind(statement.offset)
+                            .fetch_all(&mut *reader)
+                            .await?;
+                        // Else written since, or an empty page (which shows no
+                        // version): counted again below.
+                        if let Some(row) = rows.first() {
+                            if row.try_get::<i64, _>("data_version")? == counted.data_version {
+                                return Ok(UserPage {
+                                    total: counted.users,
+                                    users: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
+                                });
+                            }
+                        }
+                    }
                 }
                 let with_count = bind_all(sqlx::query(&statement.page_sql).bind(company_id), &statement.count_binds);
                 let rows = bind_all(with_count, &statement.page_binds)
                     .bind(statement.limit)
                     .bind(statement.offset)
-                    .fetch_all(&mut *self.reader.acquire().await?)
+                    .fetch_all(&mut *reader)
                     .await?;
                 let total = match rows.first() {
-                    Some(row) => row.try_get::<i64, _>("total_results")? as u64,
+                    Some(row) => {
+                        let total = row.try_get::<i64, _>("total_results")? as u64;
+                        if let (Some(_), Some(totals)) = (&statement.uncounted_sql, reader.totals()) {
+                            let data_version = row.try_get::<i64, _>("data_version")?;
+                            totals.remember(company_id, Counted { data_version, users: total });
+                        }
+                        total
+                    }
                     // Past the end (or past a cursor): the total alone.
-                    None if statement.offset > 0 || statement.page_narrower => count_only().await?,
+                    None if statement.offset > 0 || statement.page_narrower => count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64,
                     None => 0,
                 };
                 Ok(UserPage {
@@ -1043,7 +1088,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
-                let statement = list_statement(query, $skip_by_key)?;
+                let statement = list_statement(query, $skip_by_key, $data_version)?;
                 let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut reader = self.reader.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *reader).await?;

@@ -209,7 +209,9 @@ impl_sql_store!(
     journal_insert,
     import_batch,
     // OFFSET skips through the order's index without reading the table.
-    false
+    false,
+    // Changes with every commit to the database by another connection.
+    Some("(SELECT data_version FROM pragma_data_version)")
 );
 
 /// Anonymous `?` parameters: SQLite looks a `$N` up by name in a list, which

@@ -13,6 +13,7 @@ both_backends!(
     sort_by_any_singular_attribute_in_both_orders,
     cursor_paging_walks_every_user_once,
     every_start_index_pages_through_the_same_order,
+    list_totals_follow_every_write,
 );
 
 async fn seed(app: &TestApp) -> String {
@@ -318,4 +319,83 @@ async fn every_start_index_pages_through_the_same_order(app: TestApp) {
             assert_eq!(page["totalResults"], total, "{query} startIndex={start}");
         }
     }
+}
+
+/// The totals of the same lists, asked for twice after each kind of write
+/// (SQLite readers remember a company's number of users until the database
+/// changes):
+/// this server's, another instance's on the same database, and another
+/// process's (`import`).
+async fn list_totals_follow_every_write(app: TestApp) {
+    const LISTS: [&str; 4] = [
+        "/Users?count=2",
+        "/Users?startIndex=3&count=2",
+        "/Users?filter=title%20eq%20%22Dev%22&count=1",
+        "/Users?sortBy=userName&sortOrder=descending&startIndex=2&count=1",
+    ];
+    async fn expect(app: &TestApp, users: u64, devs: u64, after: &str) {
+        for _ in 0..2 {
+            let mut totals = Vec::new();
+            for list in LISTS {
+                totals.push(app.get_json(list).await["totalResults"].as_u64().unwrap());
+            }
+            assert_eq!(totals, [users, users, devs, users], "after {after}");
+        }
+    }
+    let mut ids = Vec::new();
+    for (i, title) in ["Dev", "Dev", "Ops", "Ops"].iter().enumerate() {
+        let user = app
+            .create_user(&json!({"userName": format!("t{i}@example.com"), "title": title}))
+            .await;
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    expect(&app, 4, 2, "creating four users").await;
+
+    app.create_user(&json!({"userName": "t4@example.com", "title": "Dev"}))
+        .await;
+    expect(&app, 5, 3, "POST").await;
+
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "title", "value": "Dev"}]
+    });
+    let response = app
+        .send(Method::PATCH, &format!("/Users/{}", ids[2]), Some(&patch))
+        .await;
+    assert_eq!(response.status(), 200);
+    expect(&app, 5, 4, "PATCH").await;
+
+    let response = app.delete(&format!("/Users/{}", ids[0])).await;
+    assert_eq!(response.status(), 204);
+    expect(&app, 4, 3, "DELETE").await;
+
+    let response = app
+        .put(
+            &format!("/Users/{}", ids[1]),
+            &json!({"userName": "t1@example.com", "title": "Ops"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    expect(&app, 4, 2, "PUT").await;
+
+    let other = app.another_instance().await;
+    let response = app
+        .client
+        .post(format!("{other}/scim/v2/Users"))
+        .bearer_auth(&app.key)
+        .json(&json!({"userName": "t5@example.com", "title": "Dev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    expect(&app, 5, 3, "a POST to another instance").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.json");
+    let lines = ["t6@example.com", "t7@example.com"]
+        .map(|name| json!({"userName": name, "title": "Dev"}).to_string());
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    app.cli_ok(&["import", file.to_str().unwrap(), "--company", "default"])
+        .await;
+    expect(&app, 7, 5, "an import by another process").await;
 }

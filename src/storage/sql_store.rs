@@ -406,7 +406,9 @@ macro_rules! bind_columns {
 /// a `reader` and a `writer` whose `acquire()` gives a connection of it,
 /// `scans` for the reader's lists that are not lookups, and a method
 /// `write(WriteStatement)` for writes of one statement;
-/// `$row_lock` is appended to a SELECT that must lock the row it reads.
+/// `$row_lock` is appended to a SELECT that must lock the row it reads;
+/// with `$data_version` (see `list_statement`) the reader's connections
+/// keep the totals they count (`totals::RememberedTotals`).
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $data_version:expr) => {
         use sqlx::Row as _;

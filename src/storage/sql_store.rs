@@ -1034,7 +1034,8 @@ macro_rules! impl_sql_store {
                 let mut reader = self.reader.acquire().await?;
                 let count = || bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds);
                 if query.count == 0 {
-                    return Ok(UserPage { total: count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64, users: Vec::new() });
+                    let total: i64 = count().fetch_one(&mut *reader).await?.try_get(0)?;
+                    return Ok(UserPage { total: total as u64, users: Vec::new() });
                 }
                 // The company's number of users, if this connection counted
                 // it at the version the page is read at (see `totals`).
@@ -1073,7 +1074,9 @@ macro_rules! impl_sql_store {
                         total
                     }
                     // Past the end (or past a cursor): the total alone.
-                    None if statement.offset > 0 || statement.page_narrower => count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64,
+                    None if statement.offset > 0 || statement.page_narrower => {
+                        count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64
+                    }
                     None => 0,
                 };
                 Ok(UserPage {

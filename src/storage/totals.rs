@@ -42,15 +42,10 @@ impl Totals {
     }
 }
 
-/// A reader connection's remembered totals, where its backend keeps them.
+/// A reader connection's remembered totals, where its backend keeps them
+/// (SQLite: `connections::Connection`).
 pub(super) trait RememberedTotals {
     fn totals(&mut self) -> Option<&mut Totals>;
-}
-
-impl RememberedTotals for super::connections::Connection<'_> {
-    fn totals(&mut self) -> Option<&mut Totals> {
-        Some(self.totals_mut())
-    }
 }
 
 /// PostgreSQL has no cheap version of the whole database to check against.

@@ -323,9 +323,8 @@ async fn every_start_index_pages_through_the_same_order(app: TestApp) {
 
 /// The totals of the same lists, asked for twice after each kind of write
 /// (SQLite readers remember a company's number of users until the database
-/// changes):
-/// this server's, another instance's on the same database, and another
-/// process's (`import`).
+/// changes): this server's, another instance's on the same database, and
+/// another process's (`import`).
 async fn list_totals_follow_every_write(app: TestApp) {
     const LISTS: [&str; 4] = [
         "/Users?count=2",

@@ -19,7 +19,7 @@ use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use super::totals::{RememberedTotals, Totals};
+use super::totals::Totals;
 
 /// How long a connection goes unchecked while it is in use.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -123,9 +123,10 @@ pub(super) struct Connection<'a> {
     _permit: SemaphorePermit<'a>,
 }
 
-impl RememberedTotals for Connection<'_> {
-    fn totals(&mut self) -> Option<&mut Totals> {
-        Some(&mut self.idle.as_mut().expect("held until dropped").totals)
+impl Connection<'_> {
+    /// The totals this connection counted (see `totals`).
+    pub(super) fn totals(&mut self) -> &mut Totals {
+        &mut self.idle.as_mut().expect("held until dropped").totals
     }
 }
 

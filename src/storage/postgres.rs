@@ -1,19 +1,24 @@
 //! PostgreSQL: the production backend; several stateless instances may share it.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use std::str::FromStr;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
+use super::totals::Totals;
 
 pub struct PostgresStore {
     reader: PgPool,
     writer: PgPool,
     journal_writer: PgPool,
     scans: Scans,
+    /// Totals counted by any reader (snapshots compare across connections).
+    totals: Mutex<Totals>,
 }
 
 impl PostgresStore {
@@ -35,6 +40,7 @@ impl PostgresStore {
             journal_writer: pool.clone(),
             writer: pool,
             scans: Scans::new(CONNECTIONS),
+            totals: Mutex::default(),
         })
     }
 
@@ -71,8 +77,19 @@ impl_sql_store!(
     // A deep page starts at its first row's sort key: PostgreSQL would read
     // every row an OFFSET skips from the table.
     true,
-    None
+    // Equal only if no transaction committed in between.
+    "(SELECT pg_current_snapshot()::text)"
 );
+
+impl super::totals::RememberedTotals<PoolConnection<sqlx::Postgres>> for PostgresStore {
+    fn remembered_totals<T>(
+        &self,
+        _reader: &mut PoolConnection<sqlx::Postgres>,
+        f: impl FnOnce(&mut Totals) -> T,
+    ) -> T {
+        f(&mut self.totals.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 fn journal_insert(rows: usize) -> String {
     super::sql_store::insert_journal_sql("INSERT", rows, |n| format!("${n}"))

@@ -234,19 +234,18 @@ pub(super) fn parse_json_list<T: serde::de::DeserializeOwned>(text: &str) -> Vec
 
 /// The statements of a list request: the count alone, and the page with its
 /// total as an uncorrelated subquery (one snapshot, one round trip). The
-/// page's parameters are `$1` company, the count's binds, the page's binds,
-/// then limit and offset.
+/// page's parameters are `$1` company, the remembered version if
+/// `versioned`, the count's binds, the page's binds, then limit and offset.
 pub(super) struct ListStatement {
     pub count_sql: String,
     pub count_binds: Vec<super::sql_filter::Bind>,
     pub page_sql: String,
     pub page_binds: Vec<super::sql_filter::Bind>,
-    /// Where the backend has a data version and the total is the company's
-    /// number of users: the page without it (`$1` company, the page's
-    /// binds, limit, offset), for a number counted earlier at the same
-    /// version (see `totals`). Both forms of the page then return the
-    /// version as `data_version`.
-    pub uncounted_sql: Option<String>,
+    /// Whether the total is the company's number of users: the page then
+    /// returns the database's version as `data_version`, and counts only
+    /// where it differs from `$2`, a version a total was counted at
+    /// earlier (else `total_results` is NULL; see `totals`).
+    pub versioned: bool,
     /// Whether the page has conditions the total ignores (a cursor).
     pub page_narrower: bool,
     /// Whether it finds users by a key rather than scanning.
@@ -259,11 +258,11 @@ pub(super) struct ListStatement {
 /// by a subquery over the order's index, rather than skipping rows with
 /// OFFSET (which PostgreSQL does by reading each skipped row from the table).
 /// `data_version`: the backend's expression for the version of the whole
-/// database, if it has one.
+/// database, as text.
 pub(super) fn list_statement(
     query: &super::UserQuery,
     skip_by_key: bool,
-    data_version: Option<&str>,
+    data_version: &str,
 ) -> Result<ListStatement, super::StoreError> {
     use super::sql_filter;
     let order = sql_filter::order_by(&query.order)?;
@@ -275,7 +274,8 @@ pub(super) fn list_statement(
         .cloned()
         .collect();
     let count_filter = sql_filter::translate_query(query.filter.as_ref(), &counted, 2)?;
-    let count_sql = if count_filter.sql.is_empty() {
+    let versioned = count_filter.sql.is_empty();
+    let count_sql = if versioned {
         "SELECT COUNT(*) FROM users WHERE company_id = $1".to_string()
     } else {
         format!(
@@ -283,52 +283,44 @@ pub(super) fn list_statement(
             count_filter.sql
         )
     };
-    let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
-    // The page, its binds numbered from `first_bind`, with `extra` columns.
-    let page = |first_bind: usize, extra: &str| {
-        let filter =
-            sql_filter::translate_query(query.filter.as_ref(), &query.conditions, first_bind)?;
-        let condition = if filter.sql.is_empty() {
-            String::new()
-        } else {
-            format!(" AND {}", filter.sql)
-        };
-        let n = first_bind + filter.binds.len();
-        let matches =
-            format!("SELECT {USER_COLUMNS}{extra} FROM users WHERE company_id = $1{condition}");
-        let sorted = &order.sql;
-        let sql = match &order.key {
-            // Past the last match the subquery is NULL and the page empty.
-            Some(key) if skip_by_key && offset > 0 => format!(
-                "{matches} AND ({key}) {} \
-                 (SELECT {key} FROM users WHERE company_id = $1{condition} \
-                 ORDER BY {sorted} LIMIT 1 OFFSET ${}) \
-                 ORDER BY {sorted} LIMIT ${n}",
-                if order.descending { "<=" } else { ">=" },
-                n + 1,
-            ),
-            _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
-        };
-        Ok::<_, super::StoreError>((sql, filter.binds))
+    let total = if versioned {
+        format!(
+            "CASE WHEN {data_version} = $2 THEN NULL ELSE ({count_sql}) END AS total_results, \
+             {data_version} AS data_version"
+        )
+    } else {
+        format!("({count_sql}) AS total_results")
     };
-    let data_version = data_version.filter(|_| count_filter.sql.is_empty());
-    let version = data_version
-        .map(|v| format!(", {v} AS data_version"))
-        .unwrap_or_default();
-    let (page_sql, page_binds) = page(
-        2 + count_filter.binds.len(),
-        &format!(", ({count_sql}) AS total_results{version}"),
-    )?;
-    let uncounted_sql = match data_version {
-        Some(_) => Some(page(2, &version)?.0),
-        None => None,
+    let offset = query.start_index.saturating_sub(1).min(i64::MAX as u64) as i64;
+    let first_bind = 2 + usize::from(versioned) + count_filter.binds.len();
+    let filter = sql_filter::translate_query(query.filter.as_ref(), &query.conditions, first_bind)?;
+    let condition = if filter.sql.is_empty() {
+        String::new()
+    } else {
+        format!(" AND {}", filter.sql)
+    };
+    let n = first_bind + filter.binds.len();
+    let matches =
+        format!("SELECT {USER_COLUMNS}, {total} FROM users WHERE company_id = $1{condition}");
+    let sorted = &order.sql;
+    let page_sql = match &order.key {
+        // Past the last match the subquery is NULL and the page empty.
+        Some(key) if skip_by_key && offset > 0 => format!(
+            "{matches} AND ({key}) {} \
+             (SELECT {key} FROM users WHERE company_id = $1{condition} \
+             ORDER BY {sorted} LIMIT 1 OFFSET ${}) \
+             ORDER BY {sorted} LIMIT ${n}",
+            if order.descending { "<=" } else { ">=" },
+            n + 1,
+        ),
+        _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
     };
     Ok(ListStatement {
         count_sql,
         count_binds: count_filter.binds,
         page_sql,
-        page_binds,
-        uncounted_sql,
+        page_binds: filter.binds,
+        versioned,
         page_narrower: counted.len() != query.conditions.len(),
         lookup: sql_filter::is_lookup(query.filter.as_ref(), &query.conditions),
         limit: query.count.min(i64::MAX as u64) as i64,
@@ -407,8 +399,9 @@ macro_rules! bind_columns {
 /// `scans` for the reader's lists that are not lookups, and a method
 /// `write(WriteStatement)` for writes of one statement;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads;
-/// with `$data_version` (see `list_statement`) the reader's connections
-/// keep the totals they count (`totals::RememberedTotals`).
+/// `$data_version` is the version of the whole database (see
+/// `list_statement`) and the store keeps the totals counted at one
+/// (`totals::RememberedTotals`).
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $data_version:expr) => {
         use sqlx::Row as _;
@@ -1037,42 +1030,39 @@ macro_rules! impl_sql_store {
                     let total: i64 = count().fetch_one(&mut *reader).await?.try_get(0)?;
                     return Ok(UserPage { total: total as u64, users: Vec::new() });
                 }
-                // The company's number of users, if this connection counted
-                // it at the version the page is read at (see `totals`).
-                if let Some(sql) = &statement.uncounted_sql {
-                    if let Some(counted) = reader.totals().and_then(|totals| totals.get(company_id)) {
-                        let rows = bind_all(sqlx::query(sql).bind(company_id), &statement.page_binds)
-                            .bind(statement.limit)
-                            .bind(statement.offset)
-                            .fetch_all(&mut *reader)
-                            .await?;
-                        // Else written since, or an empty page (which shows no
-                        // version): counted again below.
-                        if let Some(row) = rows.first() {
-                            if row.try_get::<i64, _>("data_version")? == counted.data_version {
-                                return Ok(UserPage {
-                                    total: counted.users,
-                                    users: rows.iter().map(user_from_row).collect::<Result<_, _>>()?,
-                                });
-                            }
-                        }
-                    }
+                // The company's number of users, if counted before (the page
+                // counts again unless the database is at the same version).
+                let remembered = if statement.versioned {
+                    self.remembered_totals(&mut reader, |totals| totals.get(company_id))
+                } else {
+                    None
+                };
+                let mut page = sqlx::query(&statement.page_sql).bind(company_id);
+                if statement.versioned {
+                    page = page.bind(remembered.as_ref().map(|counted| counted.data_version.clone()));
                 }
-                let with_count = bind_all(sqlx::query(&statement.page_sql).bind(company_id), &statement.count_binds);
-                let rows = bind_all(with_count, &statement.page_binds)
+                let page = bind_all(page, &statement.count_binds);
+                let rows = bind_all(page, &statement.page_binds)
                     .bind(statement.limit)
                     .bind(statement.offset)
                     .fetch_all(&mut *reader)
                     .await?;
                 let total = match rows.first() {
-                    Some(row) => {
-                        let total = row.try_get::<i64, _>("total_results")? as u64;
-                        if let (Some(_), Some(totals)) = (&statement.uncounted_sql, reader.totals()) {
-                            let data_version = row.try_get::<i64, _>("data_version")?;
-                            totals.remember(company_id, Counted { data_version, users: total });
+                    Some(row) => match row.try_get::<Option<i64>, _>("total_results")? {
+                        Some(total) => {
+                            if statement.versioned {
+                                let data_version = row.try_get::<String, _>("data_version")?;
+                                let counted = Counted { data_version, users: total as u64 };
+                                self.remembered_totals(&mut reader, |totals| totals.remember(company_id, counted));
+                            }
+                            total as u64
                         }
-                        total
-                    }
+                        // Not counted: the database is at the remembered version.
+                        None => match remembered {
+                            Some(counted) => counted.users,
+                            None => count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64,
+                        },
+                    },
                     // Past the end (or past a cursor): the total alone.
                     None if statement.offset > 0 || statement.page_narrower => {
                         count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64
@@ -1100,14 +1090,20 @@ macro_rules! impl_sql_store {
                 if prefer_indexes && !$prefer_indexes.is_empty() {
                     sqlx::query($prefer_indexes).execute(&mut *transaction).await?;
                 }
-                let with_count = bind_all(sqlx::query(&explain).bind(company_id), &statement.count_binds);
-                let rows = bind_all(with_count, &statement.page_binds)
+                let mut page = sqlx::query(&explain).bind(company_id);
+                if statement.versioned {
+                    page = page.bind(None::<String>);
+                }
+                let rows = bind_all(bind_all(page, &statement.count_binds), &statement.page_binds)
                     .bind(statement.limit)
                     .bind(statement.offset)
                     .fetch_all(&mut *transaction)
                     .await?;
                 transaction.rollback().await?;
                 let mut binds = vec![company_id.to_string()];
+                if statement.versioned {
+                    binds.push("NULL".to_string());
+                }
                 binds.extend(statement.count_binds.iter().chain(&statement.page_binds).map(|b| format!("{b:?}")));
                 binds.push(statement.limit.to_string());
                 binds.push(statement.offset.to_string());

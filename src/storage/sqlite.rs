@@ -211,8 +211,19 @@ impl_sql_store!(
     // OFFSET skips through the order's index without reading the table.
     false,
     // Changes with every commit to the database by another connection.
-    Some("(SELECT data_version FROM pragma_data_version)")
+    "(SELECT CAST(data_version AS TEXT) FROM pragma_data_version)"
 );
+
+/// Data versions mean something only on the connection that read them.
+impl super::totals::RememberedTotals<super::connections::Connection<'_>> for SqliteStore {
+    fn remembered_totals<T>(
+        &self,
+        reader: &mut super::connections::Connection<'_>,
+        f: impl FnOnce(&mut super::totals::Totals) -> T,
+    ) -> T {
+        f(reader.totals())
+    }
+}
 
 /// Anonymous `?` parameters: SQLite looks a `$N` up by name in a list, which
 /// grows with the square of their number. `OR FAIL`: a statement of many

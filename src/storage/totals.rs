@@ -1,17 +1,22 @@
-//! The number of a company's users, remembered by each SQLite reader
-//! connection with the database's data version it was counted at. A page of
-//! the unfiltered list read at the same version (any commit since, from any
-//! connection or process, changes it) takes its `totalResults` from here
-//! instead of counting every user again: at a million users that count is
-//! most of a page's time, and a client importing by paging asks for it on
-//! every page. Data versions mean something only on the connection that
-//! read them, so each connection keeps its own, and a connection opened
-//! again starts empty. Filtered lists still count: the page alone, without
-//! its count, may be planned differently, and not always better.
+//! The number of a company's users, remembered with the version of the
+//! database it was counted at. A page of the unfiltered list is read with
+//! the version it was remembered at: where the database is still at that
+//! version, the page's statement skips its count (the count is a subquery
+//! the statement evaluates only when the versions differ) and the total is
+//! taken from here. At a million users that count is most of a page's time,
+//! and a client importing by paging asks for it on every page.
+//!
+//! The version is the backend's: SQLite's data version, which changes with
+//! any commit by another connection or process and means something only on
+//! the connection that read it (so each reader connection keeps its own
+//! totals), and PostgreSQL's snapshot (`pg_current_snapshot()`), which is
+//! the same for two statements only if no transaction committed between
+//! them, on any connection or instance (so a store keeps one set). Filtered
+//! lists always count.
 
 use std::collections::HashMap;
 
-/// Companies remembered per connection; a full map starts over.
+/// Companies remembered per connection or store; a full map starts over.
 const CAPACITY: usize = 64;
 
 #[derive(Default)]
@@ -19,15 +24,15 @@ pub(super) struct Totals {
     counted: HashMap<i64, Counted>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Counted {
-    pub data_version: i64,
+    pub data_version: String,
     pub users: u64,
 }
 
 impl Totals {
     pub(super) fn get(&self, company_id: i64) -> Option<Counted> {
-        self.counted.get(&company_id).copied()
+        self.counted.get(&company_id).cloned()
     }
 
     pub(super) fn remember(&mut self, company_id: i64, counted: Counted) {
@@ -42,15 +47,8 @@ impl Totals {
     }
 }
 
-/// A reader connection's remembered totals, where its backend keeps them
-/// (SQLite: `connections::Connection`).
-pub(super) trait RememberedTotals {
-    fn totals(&mut self) -> Option<&mut Totals>;
-}
-
-/// PostgreSQL has no cheap version of the whole database to check against.
-impl RememberedTotals for sqlx::pool::PoolConnection<sqlx::Postgres> {
-    fn totals(&mut self) -> Option<&mut Totals> {
-        None
-    }
+/// Where a store keeps the totals counted through one of its reader
+/// connections.
+pub(super) trait RememberedTotals<Reader> {
+    fn remembered_totals<T>(&self, reader: &mut Reader, f: impl FnOnce(&mut Totals) -> T) -> T;
 }

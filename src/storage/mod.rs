@@ -3,6 +3,7 @@
 mod checkpointer;
 mod connections;
 mod group_commit;
+mod inline_reads;
 mod postgres;
 mod scans;
 mod sql_filter;
@@ -10,6 +11,7 @@ mod sql_store;
 mod sqlite;
 mod sqlite_process;
 mod totals;
+mod user_row;
 
 use std::future::Future;
 

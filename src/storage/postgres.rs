@@ -81,6 +81,13 @@ impl_sql_store!(
     "(SELECT pg_current_snapshot()::text)"
 );
 
+/// Every read goes to the server: no thread switch to save.
+impl super::inline_reads::InlineReads for PostgresStore {
+    fn inline_readers(&self) -> Option<&super::inline_reads::InlineReaders> {
+        None
+    }
+}
+
 impl super::totals::RememberedTotals<PoolConnection<sqlx::Postgres>> for PostgresStore {
     fn remembered_totals<T>(
         &self,

@@ -407,14 +407,14 @@ macro_rules! impl_sql_store {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
-        use crate::scim::resource::{Name, UserAttributes};
         use crate::storage::sql_filter::Bind;
         use crate::storage::totals::{Counted, RememberedTotals as _};
+        use crate::storage::user_row::user_from_row;
         use crate::storage::sql_store::*;
         use crate::storage::{
             ApiKey, Company, NewApiKey, Store, StoreError, StoreResult, UserPage, UserQuery,
         };
-        use crate::teamtailor::{Role, User, UserData};
+        use crate::teamtailor::{User, UserData};
 
         type DbRow = <$db as sqlx::Database>::Row;
 
@@ -445,48 +445,42 @@ macro_rules! impl_sql_store {
             })
         }
 
-        fn user_from_row(row: &DbRow) -> Result<User, sqlx::Error> {
-            let emails: String = row.try_get("emails")?;
-            let phone_numbers: String = row.try_get("phone_numbers")?;
-            let role: String = row.try_get("role")?;
-            Ok(User {
-                id: row.try_get("id")?,
-                company_id: row.try_get("company_id")?,
-                data: UserData {
-                    attributes: UserAttributes {
-                        user_name: row.try_get("user_name")?,
-                        external_id: row.try_get("external_id")?,
-                        name: Name {
-                            formatted: row.try_get("name_formatted")?,
-                            family_name: row.try_get("family_name")?,
-                            given_name: row.try_get("given_name")?,
-                            middle_name: row.try_get("middle_name")?,
-                            honorific_prefix: row.try_get("honorific_prefix")?,
-                            honorific_suffix: row.try_get("honorific_suffix")?,
-                        },
-                        display_name: row.try_get("display_name")?,
-                        title: row.try_get("title")?,
-                        emails: parse_json_list(&emails),
-                        phone_numbers: parse_json_list(&phone_numbers),
-                    },
-                    role: role
-                        .parse::<Role>()
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    locale: row.try_get("locale")?,
-                    time_zone: row.try_get("time_zone")?,
-                    visible: row.try_get("visible")?,
-                },
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-                version: row.try_get("version")?,
-            })
-        }
-
         /// Maps a unique violation to the domain attribute it protects.
         fn conflict(error: sqlx::Error, what: &'static str) -> StoreError {
             match &error {
                 sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
                 _ => StoreError::Database(error),
+            }
+        }
+
+        impl $store {
+            /// A user by id, read on this thread where the backend can.
+            fn inline_user(&self, select: &str, company_id: i64, id: i64) -> Option<Option<User>> {
+                use crate::storage::inline_reads::{InlineReads as _, Value};
+                let binds = [Value::Integer(company_id), Value::Integer(id)];
+                let users = self.inline_readers()?.users(select, &binds, None)?;
+                Some(users.into_iter().next().map(|(user, _)| user))
+            }
+
+            /// A lookup's page, read on this thread where the backend can.
+            /// An empty page that needs its total counted goes through sqlx.
+            fn inline_lookup(&self, company_id: i64, statement: &ListStatement) -> Option<UserPage> {
+                use crate::storage::inline_reads::{value, InlineReads as _, Value};
+                if !statement.lookup || statement.versioned || statement.limit == 0 {
+                    return None;
+                }
+                let readers = self.inline_readers()?;
+                let mut binds = vec![Value::Integer(company_id)];
+                binds.extend(statement.count_binds.iter().chain(&statement.page_binds).map(value));
+                binds.push(Value::Integer(statement.limit));
+                binds.push(Value::Integer(statement.offset));
+                let rows = readers.users(&statement.page_sql, &binds, Some("total_results"))?;
+                let total = match rows.first() {
+                    Some((_, total)) => (*total)? as u64,
+                    None if statement.offset > 0 || statement.page_narrower => return None,
+                    None => 0,
+                };
+                Some(UserPage { total, users: rows.into_iter().map(|(user, _)| user).collect() })
             }
         }
 
@@ -938,6 +932,9 @@ macro_rules! impl_sql_store {
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
+                if let Some(user) = self.inline_user(&sql, company_id, id) {
+                    return Ok(user);
+                }
                 let row = sqlx::query(&sql)
                     .bind(company_id)
                     .bind(id)
@@ -954,13 +951,18 @@ macro_rules! impl_sql_store {
                 // the version is still the one read (one statement each).
                 let select = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
                 for _ in 0..OPTIMISTIC_WRITES {
-                    let row = sqlx::query(&select)
-                        .bind(company_id)
-                        .bind(id)
-                        .fetch_optional(&mut *self.reader.acquire().await?)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    let current = user_from_row(&row)?;
+                    let current = match self.inline_user(&select, company_id, id) {
+                        Some(user) => user.ok_or(StoreError::NotFound)?,
+                        None => {
+                            let row = sqlx::query(&select)
+                                .bind(company_id)
+                                .bind(id)
+                                .fetch_optional(&mut *self.reader.acquire().await?)
+                                .await?
+                                .ok_or(StoreError::NotFound)?;
+                            user_from_row(&row)?
+                        }
+                    };
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
@@ -1024,6 +1026,9 @@ macro_rules! impl_sql_store {
                 } else {
                     Some(self.scans.start().await?)
                 };
+                if let Some(page) = self.inline_lookup(company_id, &statement) {
+                    return Ok(page);
+                }
                 let mut reader = self.reader.acquire().await?;
                 let count = || bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds);
                 if query.count == 0 {

@@ -22,6 +22,7 @@ use sqlx::Connection;
 use super::checkpointer::{Checkpointer, FileWriter};
 use super::connections::Connections;
 use super::group_commit::GroupCommit;
+use super::inline_reads::{InlineReaders, InlineReads};
 use super::scans::Scans;
 use super::sql_store::{bind_columns, impl_sql_store, WriteStatement};
 use super::Workload;
@@ -34,6 +35,8 @@ pub struct SqliteStore {
     group_commit: GroupCommit,
     journal_writer: SqlitePool,
     scans: Scans,
+    /// Reads of one user on the caller's thread (None for a database in memory).
+    inline: Option<InlineReaders>,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
     checkpointers: Vec<Checkpointer>,
@@ -106,6 +109,7 @@ impl SqliteStore {
             }
         }
         let readers = reader_connections();
+        let inline = InlineReaders::new(options.get_filename());
         let reader =
             Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);
         Ok(SqliteStore {
@@ -114,6 +118,7 @@ impl SqliteStore {
             writer,
             journal_writer,
             scans: Scans::new(readers),
+            inline,
             checkpointers,
         })
     }
@@ -213,6 +218,12 @@ impl_sql_store!(
     // Changes with every commit to the database by another connection.
     "(SELECT CAST(data_version AS TEXT) FROM pragma_data_version)"
 );
+
+impl InlineReads for SqliteStore {
+    fn inline_readers(&self) -> Option<&InlineReaders> {
+        self.inline.as_ref()
+    }
+}
 
 /// Data versions mean something only on the connection that read them.
 impl super::totals::RememberedTotals<super::connections::Connection<'_>> for SqliteStore {

@@ -14,12 +14,13 @@ use tokio::process::{Child, Command};
 use crate::helpers::{create_database, Backend, SCIM_JSON};
 use crate::users::urlencode;
 
-const TOKEN: &str = "crash-test-token-0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "crash-test-token-0123456789abcdef0123456789abcdef";
 const WORKERS: usize = 8;
 
-struct Server {
-    child: Child,
-    base: String,
+/// The server binary, run as a process of its own.
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 fn free_port() -> u16 {
@@ -30,7 +31,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(database_url: &str) -> Server {
+pub(crate) async fn start(database_url: &str) -> Server {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -1,15 +1,99 @@
 //! Operations: metrics, health, readiness, request ids.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{key_poll, postgres_admin_url, spawn_app, Backend, TestApp};
+use crate::helpers::{
+    create_database, key_poll, postgres_admin_url, spawn_app, Backend, TestApp, SCIM_JSON,
+};
 
 both_backends!(
     metrics_expose_requests_latency_and_users,
     request_ids_are_kept_or_made,
-    health_and_readiness,
+    health_and_readiness;
+    backend: reads_of_one_user_are_answered_on_the_request_thread,
 );
+
+/// SQLite answers reads of one user (by id, by a unique key, and a PATCH's
+/// read before its write) on the request's own thread, and counts them in
+/// `/metrics`, here of a server process of its own. PostgreSQL has no such
+/// reads.
+async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) {
+    let Some((database_url, _database)) = create_database(backend).await else {
+        return;
+    };
+    let server = crate::crash::start(&database_url).await;
+    let client = reqwest::Client::new();
+    let send = |request: reqwest::RequestBuilder| async move {
+        let response = request
+            .bearer_auth(crate::crash::TOKEN)
+            .header("content-type", SCIM_JSON)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let users = format!("{}/scim/v2/Users", server.base);
+    let (status, created) = send(client.post(&users).json(&json!({
+        "userName": "inline@example.com",
+        "externalId": "inline-1",
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"value": "inline@example.com", "type": "work", "primary": true}],
+    })))
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let one = format!("{users}/{id}");
+
+    let (status, fetched) = send(client.get(&one)).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched, created);
+    let (_, found) =
+        send(client.get(format!("{users}?filter=externalId%20eq%20%22inline-1%22"))).await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0], created);
+    let (_, none) = send(client.get(format!(
+        "{users}?filter=userName%20eq%20%22nobody@example.com%22"
+    )))
+    .await;
+    assert_eq!(none["totalResults"], 0, "{none}");
+    assert_eq!(send(client.get(format!("{users}/999999"))).await.0, 404);
+    let (status, patched) = send(client.patch(&one).json(&json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}],
+    })))
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    // The write is seen by the next read on the request's thread.
+    let (_, after) = send(client.get(&one)).await;
+    assert_eq!(after["active"], false, "{after}");
+    assert_eq!(after["meta"]["version"], patched["meta"]["version"]);
+
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let read = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"sqlite_inline_reads_total{outcome="read"} "#))
+        .map(|value| value.parse::<f64>().unwrap());
+    match backend {
+        // GET, lookup, empty lookup, GET of a missing user, PATCH, GET.
+        Backend::Sqlite => {
+            assert!(read >= Some(6.0), "{metrics}");
+            assert!(!metrics.contains(r#"outcome="fallback""#), "{metrics}");
+        }
+        Backend::Postgres => assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}"),
+    }
+}
 
 /// `serve` with JSON logs writes one line per response carrying the
 /// request id, the status and the latency.

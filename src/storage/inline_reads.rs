@@ -99,15 +99,12 @@ impl InlineReaders {
             let mut statement = connection.prepare_cached(sql)?;
             // `$N` is the N-th bind, wherever it first appears.
             for index in 1..=statement.parameter_count() {
-                let name = statement
-                    .parameter_name(index)
-                    .unwrap_or_default()
-                    .to_owned();
+                let name = statement.parameter_name(index).unwrap_or_default();
                 let value = name
                     .strip_prefix('$')
                     .and_then(|n| n.parse::<usize>().ok())
                     .and_then(|n| binds.get(n.checked_sub(1)?))
-                    .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+                    .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
                 statement.raw_bind_parameter(index, value)?;
             }
             let extra = extra.map(|name| statement.column_index(name)).transpose()?;

@@ -1044,7 +1044,7 @@ macro_rules! impl_sql_store {
                 };
                 let mut page = sqlx::query(&statement.page_sql).bind(company_id);
                 if statement.versioned {
-                    page = page.bind(remembered.as_ref().map(|counted| counted.data_version.clone()));
+                    page = page.bind(remembered.as_ref().map(|counted| counted.data_version.as_str()));
                 }
                 let page = bind_all(page, &statement.count_binds);
                 let rows = bind_all(page, &statement.page_binds)

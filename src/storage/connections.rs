@@ -89,6 +89,15 @@ impl Connections {
         })
     }
 
+    /// A connection's turn without the connection, once one is free: for
+    /// a write through another driver.
+    pub(super) async fn hold(&self) -> Result<SemaphorePermit<'_>, sqlx::Error> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)
+    }
+
     /// A new connection like the others, e.g. to put in one's place.
     pub(super) async fn connect(&self) -> Result<SqliteConnection, sqlx::Error> {
         let mut connection = self.options.connect().await?;

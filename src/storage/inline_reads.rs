@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use rusqlite::types::ToSqlOutput;
 pub(super) use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{CachedStatement, Connection, OpenFlags};
 
 use super::sql_filter::Bind;
 use super::user_row::user_from_row;
@@ -97,16 +98,10 @@ impl InlineReaders {
     ) -> Option<Vec<(User, Option<i64>)>> {
         self.read(|connection| {
             let mut statement = connection.prepare_cached(sql)?;
-            // `$N` is the N-th bind, wherever it first appears.
-            for index in 1..=statement.parameter_count() {
-                let name = statement.parameter_name(index).unwrap_or_default();
-                let value = name
-                    .strip_prefix('$')
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .and_then(|n| binds.get(n.checked_sub(1)?))
-                    .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
-                statement.raw_bind_parameter(index, value)?;
-            }
+            bind_numbered(&mut statement, |n| {
+                let value = binds.get(n.checked_sub(1)?)?;
+                Some(ToSqlOutput::Borrowed(value.into()))
+            })?;
             let extra = extra.map(|name| statement.column_index(name)).transpose()?;
             let mut rows = statement.raw_query();
             let mut users = Vec::new();
@@ -123,6 +118,23 @@ impl InlineReaders {
     fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Binds `$N` of a statement to `value(N)`, wherever it first appears.
+pub(super) fn bind_numbered<'v>(
+    statement: &mut CachedStatement<'_>,
+    value: impl Fn(usize) -> Option<ToSqlOutput<'v>>,
+) -> rusqlite::Result<()> {
+    for index in 1..=statement.parameter_count() {
+        let name = statement.parameter_name(index).unwrap_or_default();
+        let bound = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(&value)
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
+        statement.raw_bind_parameter(index, bound)?;
+    }
+    Ok(())
 }
 
 /// Where a store can read without a thread switch (SQLite files).

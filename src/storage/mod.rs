@@ -37,6 +37,9 @@ pub enum StoreError {
     Query(#[from] ScimError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// SQLite through rusqlite (reads and writes on the caller's thread).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -50,8 +53,15 @@ impl StoreError {
     /// The database is busy, full or away for now: the client should retry
     /// (503), as opposed to a fault in this server (500).
     pub fn is_transient(&self) -> bool {
-        let StoreError::Database(error) = self else {
-            return false;
+        let error = match self {
+            StoreError::Database(error) => error,
+            StoreError::Sqlite(error) => {
+                return matches!(
+                    error.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                )
+            }
+            _ => return false,
         };
         match error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
@@ -84,8 +94,12 @@ impl StoreError {
     /// entry over 2,704 bytes; SQLite `SQLITE_TOOBIG`): the client's value,
     /// not a fault here. Validation refuses such values first.
     pub fn is_limit_exceeded(&self) -> bool {
-        let StoreError::Database(sqlx::Error::Database(e)) = self else {
-            return false;
+        let e = match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e,
+            StoreError::Sqlite(error) => {
+                return error.sqlite_error_code() == Some(rusqlite::ErrorCode::TooBig)
+            }
+            _ => return false,
         };
         e.code()
             .is_some_and(|code| code.starts_with("54") || code == "18")

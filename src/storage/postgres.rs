@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::str::FromStr;
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
@@ -50,8 +50,13 @@ impl PostgresStore {
 
     /// Each write is a transaction of its own: with many connections,
     /// PostgreSQL commits them side by side.
-    async fn write(&self, statement: WriteStatement) -> Result<Option<PgRow>, sqlx::Error> {
-        statement.query().fetch_optional(&self.writer).await
+    async fn write(&self, statement: WriteStatement) -> StoreResult<Option<User>> {
+        let row = statement
+            .query()
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(|e| conflict(e, "userName"))?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 }
 

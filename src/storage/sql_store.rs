@@ -189,7 +189,8 @@ pub(super) fn update_user_statement(
 }
 
 /// A write of one statement: its values in order, the columns' then the
-/// integers'. Owned, so that the SQLite store can queue it (`group_commit`).
+/// integers'. Owned, so that the SQLite store can queue it (`group_commit`);
+/// what it returns (`RETURNING`) is `USER_COLUMNS`.
 pub(crate) struct WriteStatement {
     pub sql: String,
     pub columns: Vec<ColumnValue>,
@@ -397,7 +398,8 @@ macro_rules! bind_columns {
 /// Implements `Store` for a struct with a `journal_writer` pool of `$db`,
 /// a `reader` and a `writer` whose `acquire()` gives a connection of it,
 /// `scans` for the reader's lists that are not lookups, and a method
-/// `write(WriteStatement)` for writes of one statement;
+/// `write(WriteStatement)` for writes of one statement, giving the user it
+/// returns and a unique violation as a taken userName;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads;
 /// `$data_version` is the version of the whole database (see
 /// `list_statement`) and the store keeps the totals counted at one
@@ -918,16 +920,15 @@ macro_rules! impl_sql_store {
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
                 // One statement: the user and, by trigger, its value rows.
-                let row = self
+                let user = self
                     .write(WriteStatement {
                         sql: insert_user_sql(),
                         columns: user_data_row(data).into(),
                         ints: vec![company_id, now, now, 1],
                     })
-                    .await
-                    .map_err(|e| conflict(e, "userName"))?
+                    .await?
                     .ok_or(sqlx::Error::RowNotFound)?;
-                Ok(user_from_row(&row)?)
+                Ok(user)
             }
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
@@ -973,10 +974,9 @@ macro_rules! impl_sql_store {
                             columns,
                             ints: vec![now_millis_as_micros(), company_id, id, current.version],
                         })
-                        .await
-                        .map_err(|e| conflict(e, "userName"))?;
-                    if let Some(row) = written {
-                        return Ok(user_from_row(&row)?);
+                        .await?;
+                    if let Some(user) = written {
+                        return Ok(user);
                     }
                 }
                 // Contended: lock the row so writers queue and this one lands.
@@ -1012,7 +1012,7 @@ macro_rules! impl_sql_store {
                     Some(version) => (" AND version = $3", vec![company_id, id, version]),
                 };
                 let statement = WriteStatement {
-                    sql: format!("DELETE FROM users WHERE company_id = $1 AND id = $2{condition} RETURNING id"),
+                    sql: format!("DELETE FROM users WHERE company_id = $1 AND id = $2{condition} RETURNING {USER_COLUMNS}"),
                     columns: Vec::new(),
                     ints,
                 };

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteSynchronous,
 };
 use sqlx::Connection;
 
@@ -31,8 +31,9 @@ pub struct SqliteStore {
     /// Boxed: the connection options make the store large.
     reader: Box<Connections>,
     writer: Arc<Connections>,
-    /// Creates, updates and deletes of users, through `writer`.
-    group_commit: GroupCommit,
+    /// Creates, updates and deletes of users, in turns with `writer`, when
+    /// serving a file (else they go through `writer` one by one).
+    group_commit: Option<GroupCommit>,
     journal_writer: SqlitePool,
     scans: Scans,
     /// Reads of one user on the caller's thread (None for a database in memory).
@@ -109,11 +110,19 @@ impl SqliteStore {
         }
         let readers = reader_connections();
         let inline = InlineReaders::new(options.get_filename());
+        let group_commit = match (&inline, serving) {
+            (Some(_), true) => Some(GroupCommit::start(
+                options.get_filename(),
+                writer.clone(),
+                BUSY_TIMEOUT,
+            )?),
+            _ => None,
+        };
         let reader =
             Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);
         Ok(SqliteStore {
             reader,
-            group_commit: GroupCommit::start(writer.clone()),
+            group_commit,
             writer,
             journal_writer,
             scans: Scans::new(readers),
@@ -123,8 +132,16 @@ impl SqliteStore {
     }
 
     /// Writes of one statement, committed with others queued meanwhile.
-    async fn write(&self, statement: WriteStatement) -> Result<Option<SqliteRow>, sqlx::Error> {
-        self.group_commit.write(statement).await
+    async fn write(&self, statement: WriteStatement) -> StoreResult<Option<User>> {
+        if let Some(group_commit) = &self.group_commit {
+            return group_commit.write(statement).await;
+        }
+        let row = statement
+            .query()
+            .fetch_optional(&mut *self.writer.acquire().await?)
+            .await
+            .map_err(|e| conflict(e, "userName"))?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 
     /// Closes every connection, the writer's last: the last connection to
@@ -135,6 +152,9 @@ impl SqliteStore {
             checkpointer.stop().await;
         }
         self.reader.close().await;
+        if let Some(group_commit) = &self.group_commit {
+            group_commit.close().await;
+        }
         self.journal_writer.close().await;
         self.writer.close().await;
     }

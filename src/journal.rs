@@ -318,37 +318,34 @@ async fn write_batches(
     live: broadcast::Sender<JournalEntry>,
 ) {
     let mut messages = Vec::with_capacity(BATCH);
-    let mut batch = Vec::with_capacity(BATCH);
     loop {
         let received = receiver.recv_many(&mut messages, BATCH).await;
         if received == 0 {
             return;
         }
         let mut flushed = Vec::new();
+        let mut pending = Vec::with_capacity(received);
         for message in messages.drain(..) {
             match message {
-                Message::Entry(pending) => {
-                    let Pending {
-                        mut entry,
-                        request_body,
-                        response_body,
-                        response_len,
-                    } = *pending;
-                    entry.request_body = self::request_body(&request_body);
-                    entry.response_body = self::response_body(&response_body, response_len);
-                    if live.receiver_count() > 0 {
-                        let _ = live.send(entry.clone());
-                    }
-                    batch.push(entry);
-                }
+                Message::Entry(entry) => pending.push(entry),
                 Message::Flush(done) => flushed.push(done),
             }
         }
-        if !batch.is_empty() {
+        if !pending.is_empty() {
+            // Redacting a full batch takes milliseconds of CPU: not on the
+            // threads that answer requests.
+            let live = live.clone();
+            let batch = tokio::task::spawn_blocking(move || {
+                pending
+                    .into_iter()
+                    .map(|pending| redacted_entry(*pending, &live))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
             if let Err(error) = store.insert_journal(&batch).await {
                 tracing::warn!(%error, entries = batch.len(), "could not write journal entries");
             }
-            batch.clear();
         }
         // A short batch drained the queue: wait for more to gather. A full
         // one leaves a backlog, written at once so the queue does not fill.
@@ -359,6 +356,22 @@ async fn write_batches(
             let _ = done.send(());
         }
     }
+}
+
+/// An entry with its bodies as stored, sent to live subscribers.
+fn redacted_entry(pending: Pending, live: &broadcast::Sender<JournalEntry>) -> JournalEntry {
+    let Pending {
+        mut entry,
+        request_body,
+        response_body,
+        response_len,
+    } = pending;
+    entry.request_body = self::request_body(&request_body);
+    entry.response_body = self::response_body(&response_body, response_len);
+    if live.receiver_count() > 0 {
+        let _ = live.send(entry.clone());
+    }
+    entry
 }
 
 /// How much journal to keep.

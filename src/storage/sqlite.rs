@@ -37,7 +37,7 @@ pub struct SqliteStore {
     journal_writer: SqlitePool,
     scans: Scans,
     /// Reads of one user on the caller's thread (None for a database in memory).
-    inline: Option<Arc<InlineReaders>>,
+    inline: Option<InlineReaders>,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
     checkpointers: Vec<Checkpointer>,
@@ -109,7 +109,7 @@ impl SqliteStore {
             }
         }
         let readers = reader_connections();
-        let inline = InlineReaders::new(options.get_filename()).map(Arc::new);
+        let inline = InlineReaders::new(options.get_filename());
         let group_commit = match (&inline, serving) {
             (Some(_), true) => Some(GroupCommit::start(
                 options.get_filename(),
@@ -246,7 +246,7 @@ impl_sql_store!(
 );
 
 impl InlineReads for SqliteStore {
-    fn inline_readers(&self) -> Option<&Arc<InlineReaders>> {
+    fn inline_readers(&self) -> Option<&InlineReaders> {
         self.inline.as_ref()
     }
 }

@@ -38,7 +38,8 @@ pub struct JournalEntry {
     pub path: String,
     pub client: String,
     pub user_agent: Option<String>,
-    pub request_body: Option<Value>,
+    /// Redacted, kept as the JSON text it was redacted to.
+    pub request_body: Option<Box<RawValue>>,
     pub status: u16,
     /// Kept as the JSON text it was answered with (never re-encoded).
     pub response_body: Option<Box<RawValue>>,
@@ -74,16 +75,16 @@ pub fn client_name(user_agent: Option<&str>) -> String {
 /// A request body as stored: JSON with secrets replaced, cut to size. A body
 /// that is not JSON is kept only by its size: a secret in it (a password in
 /// a body with a trailing comma) cannot be found to redact.
-pub fn request_body(bytes: &[u8]) -> Option<Value> {
+pub fn request_body(bytes: &[u8]) -> Option<Box<RawValue>> {
     if bytes.is_empty() {
         return None;
     }
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => Some(redacted(value)),
-        Err(_) => Some(Value::String(format!(
-            "<unparseable body: {} bytes>",
-            bytes.len()
-        ))),
+        Ok(value) => redacted(value),
+        Err(_) => {
+            serde_json::value::to_raw_value(&format!("<unparseable body: {} bytes>", bytes.len()))
+                .ok()
+        }
     }
 }
 
@@ -112,14 +113,16 @@ pub fn response_body(bytes: &[u8], len: usize) -> Option<Box<RawValue>> {
     serde_json::value::to_raw_value(&text).ok()
 }
 
-/// A document with secrets replaced, as text cut to size if it is long.
-fn redacted(mut value: Value) -> Value {
+/// A document with secrets replaced, as its text, or that text cut to size
+/// (as a string) if it is long.
+fn redacted(mut value: Value) -> Option<Box<RawValue>> {
     redact(&mut value);
     let text = value.to_string();
     if text.len() > MAX_BODY {
-        Value::String(format!("{}… ({} bytes)", truncate(&text), text.len()))
+        let cut = format!("{}… ({} bytes)", truncate(&text), text.len());
+        serde_json::value::to_raw_value(&cut).ok()
     } else {
-        value
+        RawValue::from_string(text).ok()
     }
 }
 

@@ -732,7 +732,7 @@ macro_rules! impl_sql_store {
                             .bind(e.path.as_str())
                             .bind(e.client.as_str())
                             .bind(e.user_agent.as_deref())
-                            .bind(e.request_body.as_ref().map(|v| v.to_string()))
+                            .bind(e.request_body.as_ref().map(|v| v.get()))
                             .bind(i32::from(e.status))
                             .bind(e.response_body.as_ref().map(|v| v.get()))
                             .bind((e.latency_ms * 1000.0) as i64)
@@ -793,6 +793,7 @@ macro_rules! impl_sql_store {
                 let _scan = self.scans.start().await?;
                 let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.reader.acquire().await?).await?;
                 let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+                let raw = |text: Option<String>| text.and_then(|t| serde_json::value::RawValue::from_string(t).ok());
                 rows.iter()
                     .map(|row| {
                         let at: i64 = row.try_get(3)?;
@@ -809,11 +810,9 @@ macro_rules! impl_sql_store {
                             path: row.try_get(6)?,
                             client: row.try_get(7)?,
                             user_agent: row.try_get(8)?,
-                            request_body: json(row.try_get(9)?),
+                            request_body: raw(row.try_get(9)?),
                             status: status as u16,
-                            response_body: row
-                                .try_get::<Option<String>, _>(11)?
-                                .and_then(|t| serde_json::value::RawValue::from_string(t).ok()),
+                            response_body: raw(row.try_get(11)?),
                             latency_ms: latency as f64 / 1000.0,
                             user_id: row.try_get(13)?,
                             change: json(row.try_get(14)?),

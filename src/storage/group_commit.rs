@@ -54,9 +54,11 @@ struct Queue {
     waiting: VecDeque<Queued>,
     /// The writer thread waits for writes.
     idle: bool,
-    /// Set by `close`; the thread then writes what is queued and stops.
-    closing: Option<oneshot::Sender<()>>,
+    /// Set by `close` (or a drop): later writes fail; the thread writes
+    /// what is queued and stops.
     closed: bool,
+    /// Told when the thread has stopped (by `close`).
+    stopped: Option<oneshot::Sender<()>>,
 }
 
 pub(super) struct GroupCommit {
@@ -106,7 +108,7 @@ impl GroupCommit {
         let (done, outcome) = oneshot::channel();
         {
             let mut queue = self.shared.queue();
-            if queue.closed || queue.closing.is_some() {
+            if queue.closed {
                 return Err(closed());
             }
             queue.waiting.push_back(Queued { statement, done });
@@ -122,10 +124,11 @@ impl GroupCommit {
         let (done, stopped) = oneshot::channel();
         {
             let mut queue = self.shared.queue();
-            if queue.closed || queue.closing.is_some() {
+            if queue.closed {
                 return;
             }
-            queue.closing = Some(done);
+            queue.closed = true;
+            queue.stopped = Some(done);
             self.shared.wake.notify_one();
         }
         let _ = stopped.await;
@@ -136,8 +139,8 @@ impl Drop for GroupCommit {
     /// A store dropped without `close` (a test's) stops its thread too.
     fn drop(&mut self) {
         let mut queue = self.shared.queue();
-        if !queue.closed && queue.closing.is_none() {
-            queue.closing = Some(oneshot::channel().0);
+        if !queue.closed {
+            queue.closed = true;
             self.shared.wake.notify_one();
         }
     }
@@ -147,9 +150,9 @@ impl Shared {
     /// The writer thread: batches until closed.
     fn write_batches(&self, connection: &Connection, writer: &Connections, runtime: &Handle) {
         loop {
-            let (batch, closing) = {
+            let (batch, last) = {
                 let mut queue = self.queue();
-                while queue.waiting.is_empty() && queue.closing.is_none() {
+                while queue.waiting.is_empty() && !queue.closed {
                     queue.idle = true;
                     queue = self
                         .wake
@@ -159,13 +162,7 @@ impl Shared {
                 queue.idle = false;
                 let most = queue.waiting.len().min(MOST);
                 let batch: Vec<Queued> = queue.waiting.drain(..most).collect();
-                let closing = if queue.waiting.is_empty() {
-                    queue.closing.take()
-                } else {
-                    None
-                };
-                queue.closed = closing.is_some();
-                (batch, closing)
+                (batch, queue.closed && queue.waiting.is_empty())
             };
             if !batch.is_empty() {
                 let outcomes = match runtime.block_on(writer.hold()) {
@@ -176,8 +173,10 @@ impl Shared {
                     let _ = queued.done.send(outcome);
                 }
             }
-            if let Some(stopped) = closing {
-                let _ = stopped.send(());
+            if last {
+                if let Some(stopped) = self.queue().stopped.take() {
+                    let _ = stopped.send(());
+                }
                 return;
             }
         }

@@ -110,13 +110,15 @@ impl SqliteStore {
         }
         let readers = reader_connections();
         let inline = InlineReaders::new(options.get_filename());
-        let group_commit = match (&inline, serving) {
-            (Some(_), true) => Some(GroupCommit::start(
+        // A database file of its own (one inline readers can open too).
+        let group_commit = if serving && inline.is_some() {
+            Some(GroupCommit::start(
                 options.get_filename(),
                 writer.clone(),
                 BUSY_TIMEOUT,
-            )?),
-            _ => None,
+            )?)
+        } else {
+            None
         };
         let reader =
             Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);

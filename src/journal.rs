@@ -3,14 +3,14 @@
 //! and written in batches by a background task, so recording never waits on
 //! the database; a full queue drops entries (counted) rather than slow down.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::storage::{now_micros, Database, Store};
 use crate::teamtailor::mapping::format_time;
@@ -18,6 +18,9 @@ use crate::teamtailor::User;
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
+/// Bodies a batch takes at most: queued list pages (16 KiB each at 2,000/s)
+/// are written as they gather, not held for `FLUSH_EVERY` (peak RSS).
+const BATCH_BYTES: usize = 1 << 20;
 /// How long a short batch waits for more entries.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// Bodies longer than this are cut in the journal.
@@ -238,8 +241,39 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
+impl Message {
+    fn bytes(&self) -> usize {
+        match self {
+            Message::Entry(pending) => pending.request_body.len() + pending.response_body.len(),
+            Message::Flush(_) => 0,
+        }
+    }
+}
+
+/// Bodies queued and not yet taken by the writer.
+#[derive(Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    /// Told when `bytes` reaches a batch's worth: the writer stops waiting.
+    full: Notify,
+}
+
+impl Backlog {
+    fn add(&self, bytes: usize) {
+        let before = self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before < BATCH_BYTES && before + bytes >= BATCH_BYTES {
+            self.full.notify_one();
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) >= BATCH_BYTES
+    }
+}
+
 pub struct Journal {
     sender: mpsc::Sender<Message>,
+    backlog: Arc<Backlog>,
     live: broadcast::Sender<JournalEntry>,
     dropped: AtomicU64,
     /// Off when retention keeps no entries (`--journal-max-entries 0`).
@@ -251,9 +285,16 @@ impl Journal {
     pub fn start(store: Arc<Database>, retention: Retention) -> Arc<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let (live, _) = broadcast::channel(1024);
-        tokio::spawn(write_batches(store.clone(), receiver, live.clone()));
+        let backlog = Arc::new(Backlog::default());
+        tokio::spawn(write_batches(
+            store.clone(),
+            receiver,
+            live.clone(),
+            backlog.clone(),
+        ));
         let journal = Arc::new(Journal {
             sender,
+            backlog,
             live,
             dropped: AtomicU64::new(0),
             enabled: retention.max_entries_per_company > 0,
@@ -282,11 +323,11 @@ impl Journal {
             response_body,
             response_len,
         };
-        if self
-            .sender
-            .try_send(Message::Entry(Box::new(pending)))
-            .is_err()
-        {
+        let message = Message::Entry(Box::new(pending));
+        let bytes = message.bytes();
+        if self.sender.try_send(message).is_ok() {
+            self.backlog.add(bytes);
+        } else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("journal_dropped_total").increment(1);
         }
@@ -319,16 +360,26 @@ async fn write_batches(
     store: Arc<Database>,
     mut receiver: mpsc::Receiver<Message>,
     live: broadcast::Sender<JournalEntry>,
+    backlog: Arc<Backlog>,
 ) {
-    let mut messages = Vec::with_capacity(BATCH);
     loop {
-        let received = receiver.recv_many(&mut messages, BATCH).await;
-        if received == 0 {
+        let Some(first) = receiver.recv().await else {
             return;
+        };
+        let mut bytes = first.bytes();
+        let mut messages = vec![first];
+        while messages.len() < BATCH && bytes < BATCH_BYTES {
+            let Ok(message) = receiver.try_recv() else {
+                break;
+            };
+            bytes += message.bytes();
+            messages.push(message);
         }
+        backlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        let full = messages.len() == BATCH || bytes >= BATCH_BYTES;
         let mut flushed = Vec::new();
-        let mut pending = Vec::with_capacity(received);
-        for message in messages.drain(..) {
+        let mut pending = Vec::with_capacity(messages.len());
+        for message in messages {
             match message {
                 Message::Entry(entry) => pending.push(entry),
                 Message::Flush(done) => flushed.push(done),
@@ -350,10 +401,14 @@ async fn write_batches(
                 tracing::warn!(%error, entries = batch.len(), "could not write journal entries");
             }
         }
-        // A short batch drained the queue: wait for more to gather. A full
-        // one leaves a backlog, written at once so the queue does not fill.
-        if flushed.is_empty() && received < BATCH {
-            tokio::time::sleep(FLUSH_EVERY).await;
+        // A short batch drained the queue: wait for more to gather, or for
+        // a batch's worth of bodies. A full one leaves a backlog, written at
+        // once so the queue does not fill.
+        if flushed.is_empty() && !full && !backlog.is_full() {
+            tokio::select! {
+                () = tokio::time::sleep(FLUSH_EVERY) => {}
+                () = backlog.full.notified() => {}
+            }
         }
         for done in flushed {
             let _ = done.send(());

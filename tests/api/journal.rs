@@ -17,6 +17,7 @@ both_backends!(
     records_requests_changes_and_redacts,
     retention_bounds_the_journal,
     large_bodies_are_cut,
+    a_burst_of_large_bodies_is_written_whole,
     unparseable_bodies_are_kept_by_size_only,
     retention_removes_old_entries,
     deletes_are_recorded_as_changes,
@@ -289,6 +290,43 @@ async fn large_bodies_are_cut(backend: Backend) {
         &body[body.len() - 40..]
     );
     assert!(body.len() < 17 * 1024);
+}
+
+/// More cut bodies at once than the writer takes in one batch (1 MiB):
+/// every entry is still written, once, in order.
+async fn a_burst_of_large_bodies_is_written_whole(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    for i in 0..60 {
+        app.create_user(&json!({
+            "userName": format!("burst{i}@example.com"),
+            "title": "x".repeat(300),
+        }))
+        .await;
+    }
+    let lists = (0..100).map(|_| app.get_json("/Users?count=60"));
+    let sizes: Vec<usize> = futures_util::future::join_all(lists)
+        .await
+        .iter()
+        .map(|list| list.to_string().len())
+        .collect();
+    assert!(sizes.iter().all(|&size| size > 16 * 1024));
+    let written = entries(&app, "limit=1000", 160).await;
+    assert_eq!(written.len(), 160);
+    let ids: Vec<i64> = written.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] > w[1]),
+        "newest first, once each"
+    );
+    let cut = written[..100]
+        .iter()
+        .map(|e| e["response_body"].as_str().unwrap());
+    for body in cut {
+        assert!(body.starts_with("{\"schemas\""), "{body}");
+        assert!(body.ends_with(&format!("… ({} bytes)", sizes[0])));
+    }
+    assert!(written[100..].iter().all(|e| e["method"] == "POST"));
 }
 
 #[tokio::test]

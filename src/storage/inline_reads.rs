@@ -5,22 +5,18 @@
 //! SQLite). These reads go through rusqlite (the same SQLite library)
 //! instead, on connections taken by one caller at a time. They never wait:
 //! a connection that would have to wait for a lock, or any other failure,
-//! gives None and the caller reads through sqlx as before. Pages of lists
-//! that are not lookups are read the same way on threads of their own
-//! (`ReaderThreads`), where a slow one cannot hold up other requests: sqlx
-//! hands over each row of a page from its thread on its own.
+//! gives None and the caller reads through sqlx as before. Scans stay on
+//! sqlx's threads, where a slow one cannot hold up other requests.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::ToSqlOutput;
 pub(super) use rusqlite::types::Value;
 use rusqlite::{CachedStatement, Connection, OpenFlags};
 
-use super::reader_threads::ReaderThreads;
 use super::sql_filter::Bind;
-use super::totals::{Counted, Totals};
 use super::user_row::user_from_row;
 use crate::teamtailor::User;
 
@@ -32,21 +28,12 @@ const IDLE: usize = 8;
 
 pub(super) struct InlineReaders {
     path: PathBuf,
-    idle: Mutex<Vec<Reader>>,
-    /// Where pages are read; None: pages are left to sqlx.
-    threads: Option<ReaderThreads>,
-}
-
-struct Reader {
-    connection: Connection,
-    /// Totals counted on this connection (see `totals`).
-    totals: Totals,
+    idle: Mutex<Vec<Connection>>,
 }
 
 impl InlineReaders {
     /// None for a database that is not a file of its own (in memory).
-    /// Pages are read on `page_threads` threads (none: left to sqlx).
-    pub(super) fn new(path: &Path, page_threads: usize) -> Option<Self> {
+    pub(super) fn new(path: &Path) -> Option<Self> {
         let name = path.to_string_lossy();
         if name.is_empty() || name.starts_with(':') || name.contains("mode=memory") {
             return None;
@@ -54,13 +41,6 @@ impl InlineReaders {
         Some(InlineReaders {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
-            threads: (page_threads > 0)
-                .then(|| ReaderThreads::start(page_threads))
-                .and_then(|started| {
-                    started
-                        .inspect_err(|error| tracing::warn!(%error, "SQLite reader threads"))
-                        .ok()
-                }),
         })
     }
 
@@ -77,15 +57,12 @@ impl InlineReaders {
     }
 
     /// Runs `read` on an idle connection (or a new one); None if it fails.
-    fn read<T>(&self, read: impl FnOnce(&mut Reader) -> rusqlite::Result<T>) -> Option<T> {
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
         let taken = self.idle().pop();
-        let mut reader = match taken {
-            Some(reader) => reader,
+        let connection = match taken {
+            Some(connection) => connection,
             None => match self.open() {
-                Ok(connection) => Reader {
-                    connection,
-                    totals: Totals::default(),
-                },
+                Ok(connection) => connection,
                 Err(error) => {
                     metrics::counter!(READS, "outcome" => "fallback").increment(1);
                     tracing::debug!(%error, "inline SQLite reader not opened");
@@ -93,12 +70,12 @@ impl InlineReaders {
                 }
             },
         };
-        match read(&mut reader) {
+        match read(&connection) {
             Ok(value) => {
                 metrics::counter!(READS, "outcome" => "read").increment(1);
                 let mut idle = self.idle();
                 if idle.len() < IDLE {
-                    idle.push(reader);
+                    idle.push(connection);
                 }
                 Some(value)
             }
@@ -119,8 +96,8 @@ impl InlineReaders {
         binds: &[Value],
         extra: Option<&str>,
     ) -> Option<Vec<(User, Option<i64>)>> {
-        self.read(|reader| {
-            let mut statement = reader.connection.prepare_cached(sql)?;
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(sql)?;
             bind_numbered(&mut statement, |n| {
                 let value = binds.get(n.checked_sub(1)?)?;
                 Some(ToSqlOutput::Borrowed(value.into()))
@@ -138,90 +115,7 @@ impl InlineReaders {
         })
     }
 
-    /// A page of a list that is not a lookup and its total, from a
-    /// statement that selects `USER_COLUMNS`, then `total_results` and, if
-    /// `versioned`, `data_version` (see `list_statement`). `$1` is the
-    /// company, `$2` the version its total was remembered at on the
-    /// connection if `versioned`, and `rest` the parameters after. The
-    /// inner None: the total needs a count of its own (an empty page past
-    /// the start), left to sqlx.
-    fn page(
-        &self,
-        company_id: i64,
-        sql: &str,
-        rest: &[Value],
-        versioned: bool,
-        past_start: bool,
-    ) -> Option<Option<(Vec<User>, u64)>> {
-        self.read(|reader| {
-            let remembered = versioned.then(|| reader.totals.get(company_id)).flatten();
-            let version = remembered.as_ref().map_or(Value::Null, |counted| {
-                Value::Text(counted.data_version.clone())
-            });
-            let leading = [Value::Integer(company_id), version];
-            let leading = &leading[..if versioned { 2 } else { 1 }];
-            let mut statement = reader.connection.prepare_cached(sql)?;
-            bind_numbered(&mut statement, |n| {
-                let index = n.checked_sub(1)?;
-                let value = match index.checked_sub(leading.len()) {
-                    None => &leading[index],
-                    Some(index) => rest.get(index)?,
-                };
-                Some(ToSqlOutput::Borrowed(value.into()))
-            })?;
-            let total_at = statement.column_index("total_results")?;
-            let version_at = versioned
-                .then(|| statement.column_index("data_version"))
-                .transpose()?;
-            let mut rows = statement.raw_query();
-            let mut users = Vec::new();
-            let mut first = None;
-            while let Some(row) = rows.next()? {
-                if first.is_none() {
-                    let version = version_at
-                        .map(|index| row.get::<_, String>(index))
-                        .transpose()?;
-                    first = Some((row.get::<_, Option<i64>>(total_at)?, version));
-                }
-                users.push(user_from_row(row)?);
-            }
-            let total = match first {
-                Some((Some(total), Some(data_version))) => {
-                    let users = total as u64;
-                    let counted = Counted {
-                        data_version,
-                        users,
-                    };
-                    reader.totals.remember(company_id, counted);
-                    Some(users)
-                }
-                Some((Some(total), None)) => Some(total as u64),
-                // Not counted: the database is at the remembered version.
-                Some((None, _)) => remembered.map(|counted| counted.users),
-                None if past_start => None,
-                None => Some(0),
-            };
-            Ok(total.map(|total| (users, total)))
-        })
-    }
-
-    /// `page` on a reader thread; None without them.
-    pub(super) async fn page_on_thread(
-        self: &Arc<Self>,
-        company_id: i64,
-        sql: String,
-        rest: Vec<Value>,
-        versioned: bool,
-        past_start: bool,
-    ) -> Option<Option<(Vec<User>, u64)>> {
-        let threads = self.threads.as_ref()?;
-        let readers = Arc::clone(self);
-        threads
-            .run(move || readers.page(company_id, &sql, &rest, versioned, past_start))
-            .await?
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Reader>> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
         self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -245,7 +139,7 @@ pub(super) fn bind_numbered<'v>(
 
 /// Where a store can read without a thread switch (SQLite files).
 pub(super) trait InlineReads {
-    fn inline_readers(&self) -> Option<&Arc<InlineReaders>>;
+    fn inline_readers(&self) -> Option<&InlineReaders>;
 }
 
 /// A filter's parameter as rusqlite binds it (booleans as SQLite stores them).

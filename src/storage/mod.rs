@@ -5,7 +5,6 @@ mod connections;
 mod group_commit;
 mod inline_reads;
 mod postgres;
-mod reader_threads;
 mod scans;
 mod sql_filter;
 mod sql_store;

@@ -88,7 +88,7 @@ impl_sql_store!(
 
 /// Every read goes to the server: no thread switch to save.
 impl super::inline_reads::InlineReads for PostgresStore {
-    fn inline_readers(&self) -> Option<&std::sync::Arc<super::inline_reads::InlineReaders>> {
+    fn inline_readers(&self) -> Option<&super::inline_reads::InlineReaders> {
         None
     }
 }

@@ -11,12 +11,7 @@ pub(super) struct Scans(Semaphore);
 impl Scans {
     /// For a reader of `connections` connections.
     pub(super) fn new(connections: u32) -> Self {
-        Scans(Semaphore::new(Self::at_once(connections)))
-    }
-
-    /// Scans that run at once on a reader of `connections` connections.
-    pub(super) fn at_once(connections: u32) -> usize {
-        connections.saturating_sub(1).max(1) as usize
+        Scans(Semaphore::new(connections.saturating_sub(1).max(1) as usize))
     }
 
     /// Waits for a scan's turn; held while the scan runs.

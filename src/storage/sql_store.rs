@@ -486,27 +486,6 @@ macro_rules! impl_sql_store {
             }
         }
 
-        impl $store {
-            /// A page of a list that is not a lookup, read through rusqlite
-            /// on a reader thread where the backend can: sqlx hands each
-            /// row over from its connection's thread on its own.
-            async fn inline_page(&self, company_id: i64, statement: &ListStatement) -> Option<UserPage> {
-                use crate::storage::inline_reads::{value, InlineReads as _, Value};
-                if statement.lookup || statement.limit == 0 {
-                    return None;
-                }
-                let readers = self.inline_readers()?;
-                let mut rest: Vec<Value> = statement.count_binds.iter().chain(&statement.page_binds).map(value).collect();
-                rest.push(Value::Integer(statement.limit));
-                rest.push(Value::Integer(statement.offset));
-                let sql = statement.page_sql.clone();
-                let versioned = statement.versioned;
-                let past_start = statement.offset > 0 || statement.page_narrower;
-                let (users, total) = readers.page_on_thread(company_id, sql, rest, versioned, past_start).await??;
-                Some(UserPage { total, users })
-            }
-        }
-
         fn bind_all<'q>(
             mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
             binds: &'q [Bind],
@@ -1047,9 +1026,6 @@ macro_rules! impl_sql_store {
                     Some(self.scans.start().await?)
                 };
                 if let Some(page) = self.inline_lookup(company_id, &statement) {
-                    return Ok(page);
-                }
-                if let Some(page) = self.inline_page(company_id, &statement).await {
                     return Ok(page);
                 }
                 let mut reader = self.reader.acquire().await?;

@@ -37,7 +37,7 @@ pub struct SqliteStore {
     journal_writer: SqlitePool,
     scans: Scans,
     /// Reads of one user on the caller's thread (None for a database in memory).
-    inline: Option<Arc<InlineReaders>>,
+    inline: Option<InlineReaders>,
     /// Serving only, one per file: a bulk load leaves checkpoints to its
     /// writers.
     checkpointers: Vec<Checkpointer>,
@@ -109,9 +109,7 @@ impl SqliteStore {
             }
         }
         let readers = reader_connections();
-        // Pages are read on threads of the store's own only when serving.
-        let page_threads = if serving { Scans::at_once(readers) } else { 0 };
-        let inline = InlineReaders::new(options.get_filename(), page_threads).map(Arc::new);
+        let inline = InlineReaders::new(options.get_filename());
         // A database file of its own (one inline readers can open too).
         let group_commit = if serving && inline.is_some() {
             Some(GroupCommit::start(
@@ -250,7 +248,7 @@ impl_sql_store!(
 );
 
 impl InlineReads for SqliteStore {
-    fn inline_readers(&self) -> Option<&Arc<InlineReaders>> {
+    fn inline_readers(&self) -> Option<&InlineReaders> {
         self.inline.as_ref()
     }
 }

@@ -266,10 +266,8 @@ async fn the_journal_streams_requests_as_server_sent_events() {
 }
 
 /// A large answer (a page of users) is kept cut to size, as text.
-async fn large_bodies_are_cut(backend: Backend) {
-    let Some(app) = app(backend, None).await else {
-        return;
-    };
+/// 60 users whose list (`/Users?count=60`) is longer than a body kept.
+async fn create_long_users(app: &TestApp) {
     for i in 0..60 {
         app.create_user(&json!({
             "userName": format!("long{i}@example.com"),
@@ -277,6 +275,13 @@ async fn large_bodies_are_cut(backend: Backend) {
         }))
         .await;
     }
+}
+
+async fn large_bodies_are_cut(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    create_long_users(&app).await;
     let list = app.get_json("/Users?count=60").await;
     let size = list.to_string().len();
     assert!(size > 16 * 1024);
@@ -298,13 +303,7 @@ async fn a_burst_of_large_bodies_is_written_whole(backend: Backend) {
     let Some(app) = app(backend, None).await else {
         return;
     };
-    for i in 0..60 {
-        app.create_user(&json!({
-            "userName": format!("burst{i}@example.com"),
-            "title": "x".repeat(300),
-        }))
-        .await;
-    }
+    create_long_users(&app).await;
     let lists = (0..100).map(|_| app.get_json("/Users?count=60"));
     let sizes: Vec<usize> = futures_util::future::join_all(lists)
         .await

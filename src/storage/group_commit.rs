@@ -39,6 +39,10 @@ use crate::teamtailor::User;
 /// Statements per transaction at most.
 const MOST: usize = 64;
 
+/// Batches written, and the writes in them (their ratio: writes per commit).
+const BATCHES: &str = "sqlite_group_commit_batches_total";
+const WRITES: &str = "sqlite_group_commit_writes_total";
+
 /// Prepared statements kept: an update's text depends on what it changes.
 const CACHED_STATEMENTS: usize = 64;
 
@@ -169,6 +173,8 @@ impl Shared {
                     Ok(_held) => write_batch(connection, &batch),
                     Err(_) => batch.iter().map(|_| Err(closed())).collect(),
                 };
+                metrics::counter!(BATCHES).increment(1);
+                metrics::counter!(WRITES).increment(batch.len() as u64);
                 for (queued, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = queued.done.send(outcome);
                 }

@@ -12,7 +12,72 @@ both_backends!(
     request_ids_are_kept_or_made,
     health_and_readiness;
     backend: reads_of_one_user_are_answered_on_the_request_thread,
+    writes_are_counted_by_the_transactions_they_took,
 );
+
+/// On SQLite, creates and deletes that arrive together are committed
+/// together, every one counted in `/metrics` with the transactions they
+/// took; PostgreSQL commits each on its own and has no such counters.
+async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
+    let Some((database_url, _database)) = create_database(backend).await else {
+        return;
+    };
+    let server = crate::crash::start(&database_url).await;
+    let client = reqwest::Client::new();
+    let users = format!("{}/scim/v2/Users", server.base);
+    let creates = (0..40).map(|i| {
+        client
+            .post(&users)
+            .bearer_auth(crate::crash::TOKEN)
+            .header("content-type", SCIM_JSON)
+            .json(&json!({"userName": format!("batch{i}@example.com")}))
+            .send()
+    });
+    let mut ids = Vec::new();
+    for response in futures_util::future::join_all(creates).await {
+        let response = response.unwrap();
+        assert_eq!(response.status(), 201);
+        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
+    }
+    let one = format!("{users}/{}", ids[0].as_str().unwrap());
+    let deleted = client.delete(&one).bearer_auth(crate::crash::TOKEN).send();
+    assert_eq!(deleted.await.unwrap().status(), 204);
+    let listed = client
+        .get(format!("{users}?count=0"))
+        .bearer_auth(crate::crash::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalResults"], 39, "{listed}");
+
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .map(|value| value.parse::<f64>().unwrap())
+    };
+    let writes = counter("sqlite_group_commit_writes_total");
+    let batches = counter("sqlite_group_commit_batches_total");
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(writes, Some(41.0), "{metrics}");
+            let batches = batches.unwrap();
+            assert!((1.0..=41.0).contains(&batches), "{metrics}");
+        }
+        Backend::Postgres => assert_eq!((writes, batches), (None, None), "{metrics}"),
+    }
+}
 
 /// SQLite answers reads of one user (by id, by a unique key, and a PATCH's
 /// read before its write) on the request's own thread, and counts them in

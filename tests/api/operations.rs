@@ -15,6 +15,20 @@ both_backends!(
     writes_are_counted_by_the_transactions_they_took,
 );
 
+/// The text of a server's `/metrics`.
+async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+    response.text().await.unwrap()
+}
+
+/// The value of one series (name and labels as written) in `metrics`.
+fn series(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.parse::<f64>().unwrap())
+}
+
 /// On SQLite, creates and deletes that arrive together are committed
 /// together, every one counted in `/metrics` with the transactions they
 /// took; PostgreSQL commits each on its own and has no such counters.
@@ -53,22 +67,9 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
         .unwrap();
     assert_eq!(listed["totalResults"], 39, "{listed}");
 
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let counter = |name: &str| {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
-            .map(|value| value.parse::<f64>().unwrap())
-    };
-    let writes = counter("sqlite_group_commit_writes_total");
-    let batches = counter("sqlite_group_commit_batches_total");
+    let metrics = scrape(&client, &server.base).await;
+    let writes = series(&metrics, "sqlite_group_commit_writes_total");
+    let batches = series(&metrics, "sqlite_group_commit_batches_total");
     match backend {
         Backend::Sqlite => {
             assert_eq!(writes, Some(41.0), "{metrics}");
@@ -138,18 +139,8 @@ async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) 
     assert_eq!(after["active"], false, "{after}");
     assert_eq!(after["meta"]["version"], patched["meta"]["version"]);
 
-    let metrics = client
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let read = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(r#"sqlite_inline_reads_total{outcome="read"} "#))
-        .map(|value| value.parse::<f64>().unwrap());
+    let metrics = scrape(&client, &server.base).await;
+    let read = series(&metrics, r#"sqlite_inline_reads_total{outcome="read"}"#);
     match backend {
         // GET, lookup, empty lookup, GET of a missing user, PATCH, GET.
         Backend::Sqlite => {

@@ -324,10 +324,11 @@ impl Journal {
             response_len,
         };
         let message = Message::Entry(Box::new(pending));
+        // Counted before the writer can take it, which subtracts it.
         let bytes = message.bytes();
-        if self.sender.try_send(message).is_ok() {
-            self.backlog.add(bytes);
-        } else {
+        self.backlog.add(bytes);
+        if self.sender.try_send(message).is_err() {
+            self.backlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("journal_dropped_total").increment(1);
         }

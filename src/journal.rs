@@ -266,6 +266,11 @@ impl Backlog {
         }
     }
 
+    /// Bodies taken by the writer, or never queued.
+    fn remove(&self, bytes: usize) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     fn is_full(&self) -> bool {
         self.bytes.load(Ordering::Relaxed) >= BATCH_BYTES
     }
@@ -328,7 +333,7 @@ impl Journal {
         let bytes = message.bytes();
         self.backlog.add(bytes);
         if self.sender.try_send(message).is_err() {
-            self.backlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
+            self.backlog.remove(bytes);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("journal_dropped_total").increment(1);
         }
@@ -376,7 +381,7 @@ async fn write_batches(
             bytes += message.bytes();
             messages.push(message);
         }
-        backlog.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        backlog.remove(bytes);
         let full = messages.len() == BATCH || bytes >= BATCH_BYTES;
         let mut flushed = Vec::new();
         let mut pending = Vec::with_capacity(messages.len());

@@ -265,7 +265,6 @@ async fn the_journal_streams_requests_as_server_sent_events() {
     assert!(received.contains("\"kind\":\"created\""));
 }
 
-/// A large answer (a page of users) is kept cut to size, as text.
 /// 60 users whose list (`/Users?count=60`) is longer than a body kept.
 async fn create_long_users(app: &TestApp) {
     for i in 0..60 {
@@ -277,6 +276,7 @@ async fn create_long_users(app: &TestApp) {
     }
 }
 
+/// A large answer (a page of users) is kept cut to size, as text.
 async fn large_bodies_are_cut(backend: Backend) {
     let Some(app) = app(backend, None).await else {
         return;

@@ -760,6 +760,10 @@ macro_rules! impl_sql_store {
                     conditions.push(format!("j.company_id = {}", param(Bind::Int(id), &mut binds)));
                 }
                 if let Some(id) = query.user_id {
+                    // SQLite finds a user's entries among their company's.
+                    if query.company_id.is_none() {
+                        conditions.push("j.company_id IN (SELECT id FROM companies)".to_owned());
+                    }
                     conditions.push(format!("j.user_id = {}", param(Bind::Int(id), &mut binds)));
                 }
                 if let Some(client) = &query.client {

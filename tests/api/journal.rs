@@ -21,6 +21,7 @@ both_backends!(
     unparseable_bodies_are_kept_by_size_only,
     retention_removes_old_entries,
     deletes_are_recorded_as_changes,
+    a_users_history_is_found_with_or_without_the_company,
 );
 
 const OPERATOR: &str = "operator-token";
@@ -474,6 +475,106 @@ async fn deletes_are_recorded_as_changes(backend: Backend) {
             ),
         ]
     );
+}
+
+/// The paths of a journal answer, newest first.
+fn paths(body: &Value) -> Vec<String> {
+    body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["method"].as_str().unwrap(),
+                e["path"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A user's history among other users' requests and another company's:
+/// by company and user, by user alone, and paged.
+async fn a_users_history_is_found_with_or_without_the_company(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let acme = app.key_for("acme", &[Scope::Scim]).await;
+    let ann = app
+        .create_user(&json!({"userName": "ann@example.com"}))
+        .await;
+    let bob = app
+        .create_user(&json!({"userName": "bob@example.com"}))
+        .await;
+    let created = app
+        .send_as(
+            &acme,
+            Method::POST,
+            "/Users",
+            Some(&json!({"userName": "cy@example.com"})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let cy: Value = created.json().await.unwrap();
+    let (ann, bob, cy) = (
+        ann["id"].as_str().unwrap(),
+        bob["id"].as_str().unwrap(),
+        cy["id"].as_str().unwrap(),
+    );
+    let deactivate = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}]
+    });
+    for round in 0..3 {
+        assert_eq!(app.get(&format!("/Users/{ann}")).await.status(), 200);
+        assert_eq!(app.get(&format!("/Users/{bob}")).await.status(), 200);
+        let cy_path = format!("/Users/{cy}");
+        assert_eq!(
+            app.send_as(&acme, Method::GET, &cy_path, None)
+                .await
+                .status(),
+            200
+        );
+        if round == 1 {
+            let patched = app
+                .send(Method::PATCH, &format!("/Users/{ann}"), Some(&deactivate))
+                .await;
+            assert_eq!(patched.status(), 200);
+        }
+    }
+    // 3 creates, 9 reads and a PATCH.
+    entries(&app, "", 13).await;
+
+    let get = |id: &str| format!("GET /scim/v2/Users/{id}");
+    let patch = format!("PATCH /scim/v2/Users/{ann}");
+    let post = "POST /scim/v2/Users".to_string();
+    let anns = vec![get(ann), patch, get(ann), get(ann), post.clone()];
+    for query in [format!("company=default&user={ann}"), format!("user={ann}")] {
+        assert_eq!(paths(&journal(&app, &query).await), anns, "{query}");
+    }
+    assert_eq!(
+        paths(&journal(&app, &format!("company=acme&user={ann}")).await),
+        Vec::<String>::new()
+    );
+    let cys = vec![get(cy), get(cy), get(cy), post];
+    assert_eq!(paths(&journal(&app, &format!("user={cy}")).await), cys);
+    assert_eq!(
+        paths(&journal(&app, &format!("company=acme&user={cy}")).await),
+        cys
+    );
+
+    // Paged two at a time, newest first.
+    let mut paged = Vec::new();
+    let mut query = format!("company=default&user={ann}&limit=2");
+    loop {
+        let page = journal(&app, &query).await;
+        paged.extend(paths(&page));
+        match page["next_before"].as_i64() {
+            Some(before) => query = format!("company=default&user={ann}&limit=2&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, anns);
 }
 
 /// SQLite keeps the journal in a file beside the database (`test.db` ->

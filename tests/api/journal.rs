@@ -611,3 +611,59 @@ async fn a_journal_file_of_another_database_is_not_shown() {
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0]["method"], "POST");
 }
+
+/// A journal file written by an earlier version (entries indexed by user
+/// and by company apart) keeps its entries and histories once a server
+/// starts on it, and is left with the one index of each company's entries.
+#[tokio::test]
+async fn a_journal_file_of_an_earlier_version_is_upgraded() {
+    let app = app(Backend::Sqlite, None).await.unwrap();
+    let ann = app
+        .create_user(&json!({"userName": "ann@example.com"}))
+        .await;
+    let ann = ann["id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&format!("/Users/{ann}")).await.status(), 200);
+    entries(&app, "company=default", 2).await;
+
+    let journal_file = std::path::Path::new(&app.sqlite_path()).with_extension("journal.db");
+    let url = format!("sqlite://{}", journal_file.display());
+    let indexes = |pool: sqlx::SqlitePool| async move {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'journal' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        names
+    };
+    let earlier = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE INDEX journal_company_id ON journal (company_id, id);
+         CREATE INDEX journal_company_user ON journal (company_id, user_id, id);
+         DROP INDEX journal_company_entries;",
+    )
+    .execute(&earlier)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes(earlier).await,
+        ["journal_at", "journal_company_id", "journal_company_user"]
+    );
+
+    let again = app
+        .reopened(|s| s.admin_token = Some(Secret::new(OPERATOR)))
+        .await;
+    assert_eq!(again.get(&format!("/Users/{ann}")).await.status(), 200);
+    let history = entries(&again, &format!("company=default&user={ann}"), 3).await;
+    let methods: Vec<&str> = history
+        .iter()
+        .map(|e| e["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["GET", "GET", "POST"]);
+    let upgraded = sqlx::SqlitePool::connect(&url).await.unwrap();
+    assert_eq!(
+        indexes(upgraded).await,
+        ["journal_at", "journal_company_entries"]
+    );
+}

@@ -1,34 +1,73 @@
-//! Point reads of SQLite answered on the request's own thread. sqlx runs
-//! every SQLite connection on a thread of its own: a read of one user is
-//! handed to that thread and its rows handed back, two thread switches that
-//! cost more than the read (a lookup by key is a few microseconds of
-//! SQLite). These reads go through rusqlite (the same SQLite library)
-//! instead, on connections taken by one caller at a time. They never wait:
-//! a connection that would have to wait for a lock, or any other failure,
-//! gives None and the caller reads through sqlx as before. Scans stay on
-//! sqlx's threads, where a slow one cannot hold up other requests.
+//! Reads of SQLite answered on the request's own thread. sqlx runs every
+//! SQLite connection on a thread of its own: a read is handed to that
+//! thread and its rows handed back one by one, each column copied, thread
+//! switches that cost more than a lookup by key (a few microseconds of
+//! SQLite) and half of a page of 100 users. These reads go through rusqlite
+//! (the same SQLite library) instead, on connections taken by one caller at
+//! a time. They never wait: a connection that would have to wait for a
+//! lock, or any other failure, gives None and the caller reads through sqlx
+//! as before. A page may read here within `PAGE_BUDGET`; one that takes longer
+//! (a scan of a large company) is stopped and read on sqlx's threads, where
+//! it cannot hold up other requests, and pages of the same statement in the
+//! same company go there directly for `SLOW_FOR`.
 
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ToSqlOutput;
 pub(super) use rusqlite::types::Value;
-use rusqlite::{CachedStatement, Connection, OpenFlags};
+use rusqlite::{CachedStatement, Connection, ErrorCode, OpenFlags};
 
 use super::sql_filter::Bind;
+use super::sql_store::ListStatement;
+use super::totals::{Counted, Totals};
 use super::user_row::user_from_row;
+use super::UserPage;
 use crate::teamtailor::User;
 
-/// Reads answered here (`outcome="read"`) or handed to sqlx (`"fallback"`).
+/// Reads answered here (`outcome="read"`), handed to sqlx (`"fallback"`),
+/// stopped at their budget and handed to sqlx (`"over_budget"`), or handed
+/// to sqlx without trying, being like one over budget (`"skipped"`).
 const READS: &str = "sqlite_inline_reads_total";
 
 /// Idle connections kept (one per thread reading at once is enough).
 const IDLE: usize = 8;
 
+/// How much of SQLite's work a page may take on the request's thread, in
+/// `CHECK_EVERY` instructions of its virtual machine: 250,000, 2-3 ms on
+/// our benchmark machine. A page of 100 users of a company of 10k takes
+/// 20-40,000, its total 30,000 more when counted; a million users take 3
+/// million to count. Counted in instructions, not time, so that a page's
+/// fate does not depend on how busy the machine is.
+const PAGE_BUDGET: u32 = 250;
+
+/// Instructions between two calls of the budget's handler.
+const CHECK_EVERY: i32 = 1000;
+
+/// How long pages of a statement that went over its budget in a company
+/// are read through sqlx without trying here first. An unfiltered page of a
+/// large company always would: its total is counted once per connection
+/// and data version, and that count is what takes long.
+const SLOW_FOR: Duration = Duration::from_secs(10);
+
+/// Statements remembered as slow; a full map starts over.
+const SLOW_CAPACITY: usize = 256;
+
 pub(super) struct InlineReaders {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
+    /// When a statement (by hash, with its company) last went over budget.
+    slow: Mutex<HashMap<u64, Instant>>,
+}
+
+/// A connection and the totals counted through it (its data version is
+/// its own, see `totals`).
+struct Reader {
+    connection: Connection,
+    totals: Totals,
 }
 
 impl InlineReaders {
@@ -41,6 +80,7 @@ impl InlineReaders {
         Some(InlineReaders {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            slow: Mutex::new(HashMap::new()),
         })
     }
 
@@ -56,35 +96,66 @@ impl InlineReaders {
         Ok(connection)
     }
 
-    /// Runs `read` on an idle connection (or a new one); None if it fails.
-    fn read<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
-        let taken = self.idle().pop();
-        let connection = match taken {
-            Some(connection) => connection,
+    /// Runs `read` on an idle connection (or a new one), stopped after
+    /// `budget` if given (see `PAGE_BUDGET`).
+    fn read<T>(
+        &self,
+        budget: Option<u32>,
+        read: impl FnOnce(&Connection, &mut Totals) -> rusqlite::Result<T>,
+    ) -> Result<T, Unread> {
+        let taken = lock(&self.idle).pop();
+        let mut reader = match taken {
+            Some(reader) => reader,
             None => match self.open() {
-                Ok(connection) => connection,
+                Ok(connection) => Reader {
+                    connection,
+                    totals: Totals::default(),
+                },
                 Err(error) => {
                     metrics::counter!(READS, "outcome" => "fallback").increment(1);
                     tracing::debug!(%error, "inline SQLite reader not opened");
-                    return None;
+                    return Err(Unread::Failed);
                 }
             },
         };
-        match read(&connection) {
+        if let Some(budget) = budget {
+            let mut left = budget;
+            let over = move || {
+                left = left.saturating_sub(1);
+                left == 0
+            };
+            reader.connection.progress_handler(CHECK_EVERY, Some(over));
+        }
+        let result = read(&reader.connection, &mut reader.totals);
+        if budget.is_some() {
+            reader.connection.progress_handler(0, None::<fn() -> bool>);
+        }
+        match result {
             Ok(value) => {
                 metrics::counter!(READS, "outcome" => "read").increment(1);
-                let mut idle = self.idle();
-                if idle.len() < IDLE {
-                    idle.push(connection);
-                }
-                Some(value)
+                self.keep(reader);
+                Ok(value)
+            }
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == ErrorCode::OperationInterrupted =>
+            {
+                metrics::counter!(READS, "outcome" => "over_budget").increment(1);
+                self.keep(reader);
+                Err(Unread::OverBudget)
             }
             // The connection is closed: the next read opens a fresh one.
             Err(error) => {
                 metrics::counter!(READS, "outcome" => "fallback").increment(1);
                 tracing::debug!(%error, "inline SQLite read failed; reading through sqlx");
-                None
+                Err(Unread::Failed)
             }
+        }
+    }
+
+    fn keep(&self, reader: Reader) {
+        let mut idle = lock(&self.idle);
+        if idle.len() < IDLE {
+            idle.push(reader);
         }
     }
 
@@ -96,12 +167,8 @@ impl InlineReaders {
         binds: &[Value],
         extra: Option<&str>,
     ) -> Option<Vec<(User, Option<i64>)>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            bind_numbered(&mut statement, |n| {
-                let value = binds.get(n.checked_sub(1)?)?;
-                Some(ToSqlOutput::Borrowed(value.into()))
-            })?;
+        self.read(None, |connection, _| {
+            let mut statement = prepare(connection, sql, binds)?;
             let extra = extra.map(|name| statement.column_index(name)).transpose()?;
             let mut rows = statement.raw_query();
             let mut users = Vec::new();
@@ -113,11 +180,150 @@ impl InlineReaders {
             }
             Ok(users)
         })
+        .ok()
     }
 
-    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A page of a list with its total, as the sqlx path reads it (see
+    /// `ListStatement`); a page that is not a lookup gets `PAGE_BUDGET`.
+    pub(super) fn page(&self, company_id: i64, statement: &ListStatement) -> Option<UserPage> {
+        if statement.limit == 0 {
+            return None;
+        }
+        let slow_key = (!statement.lookup).then(|| {
+            let mut hasher = DefaultHasher::new();
+            (company_id, &statement.page_sql).hash(&mut hasher);
+            hasher.finish()
+        });
+        if let Some(key) = slow_key {
+            let slow = lock(&self.slow).get(&key).copied();
+            if slow.is_some_and(|since| since.elapsed() < SLOW_FOR) {
+                metrics::counter!(READS, "outcome" => "skipped").increment(1);
+                return None;
+            }
+        }
+        let budget = slow_key.map(|_| PAGE_BUDGET);
+        let page = self.read(budget, |connection, totals| {
+            read_page(connection, totals, company_id, statement)
+        });
+        if let (Err(Unread::OverBudget), Some(key)) = (&page, slow_key) {
+            let mut slow = lock(&self.slow);
+            if slow.len() >= SLOW_CAPACITY {
+                slow.clear();
+            }
+            slow.insert(key, Instant::now());
+        }
+        page.ok()
     }
+}
+
+/// Why a read was not answered here.
+enum Unread {
+    OverBudget,
+    Failed,
+}
+
+/// A page and its total on `connection` (see `ListStatement`), with the
+/// totals counted through it.
+fn read_page(
+    connection: &Connection,
+    totals: &mut Totals,
+    company_id: i64,
+    statement: &ListStatement,
+) -> rusqlite::Result<UserPage> {
+    let remembered = statement
+        .versioned
+        .then(|| totals.get(company_id))
+        .flatten();
+    let mut binds = vec![Value::Integer(company_id)];
+    if statement.versioned {
+        let version = remembered
+            .as_ref()
+            .map(|counted| counted.data_version.clone());
+        binds.push(version.map_or(Value::Null, Value::Text));
+    }
+    binds.extend(
+        statement
+            .count_binds
+            .iter()
+            .chain(&statement.page_binds)
+            .map(value),
+    );
+    binds.push(Value::Integer(statement.limit));
+    binds.push(Value::Integer(statement.offset));
+
+    let mut page = prepare(connection, &statement.page_sql, &binds)?;
+    let total_column = page.column_index("total_results")?;
+    let version_column = if statement.versioned {
+        Some(page.column_index("data_version")?)
+    } else {
+        None
+    };
+    let mut rows = page.raw_query();
+    let mut users = Vec::new();
+    // The first row's total, and the version it was counted at.
+    let mut first = None;
+    while let Some(row) = rows.next()? {
+        if first.is_none() {
+            let version = version_column
+                .map(|index| row.get::<_, Option<String>>(index))
+                .transpose()?;
+            first = Some((row.get::<_, Option<i64>>(total_column)?, version.flatten()));
+        }
+        users.push(user_from_row(row)?);
+    }
+    drop(rows);
+    let count = || -> rusqlite::Result<u64> {
+        let count_binds =
+            &binds[..1 + usize::from(statement.versioned) + statement.count_binds.len()];
+        let mut count = prepare(connection, &statement.count_sql, count_binds)?;
+        let total = count
+            .raw_query()
+            .next()?
+            .map(|row| row.get::<_, i64>(0))
+            .transpose()?;
+        Ok(total.unwrap_or(0) as u64)
+    };
+    let total = match first {
+        Some((Some(total), version)) => {
+            if let Some(data_version) = version {
+                totals.remember(
+                    company_id,
+                    Counted {
+                        data_version,
+                        users: total as u64,
+                    },
+                );
+            }
+            total as u64
+        }
+        // Not counted: the database is at the remembered version.
+        Some((None, _)) => match remembered {
+            Some(counted) => counted.users,
+            None => count()?,
+        },
+        // Past the end (or past a cursor): the total alone.
+        None if statement.offset > 0 || statement.page_narrower => count()?,
+        None => 0,
+    };
+    Ok(UserPage { total, users })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A cached statement with `$N` bound to `binds[N - 1]`.
+fn prepare<'c>(
+    connection: &'c Connection,
+    sql: &str,
+    binds: &[Value],
+) -> rusqlite::Result<CachedStatement<'c>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    bind_numbered(&mut statement, |n| {
+        let value = binds.get(n.checked_sub(1)?)?;
+        Some(ToSqlOutput::Borrowed(value.into()))
+    })?;
+    Ok(statement)
 }
 
 /// Binds `$N` of a statement to `value(N)`, wherever it first appears.

@@ -464,25 +464,11 @@ macro_rules! impl_sql_store {
                 Some(users.into_iter().next().map(|(user, _)| user))
             }
 
-            /// A lookup's page, read on this thread where the backend can.
-            /// An empty page that needs its total counted goes through sqlx.
-            fn inline_lookup(&self, company_id: i64, statement: &ListStatement) -> Option<UserPage> {
-                use crate::storage::inline_reads::{value, InlineReads as _, Value};
-                if !statement.lookup || statement.versioned || statement.limit == 0 {
-                    return None;
-                }
-                let readers = self.inline_readers()?;
-                let mut binds = vec![Value::Integer(company_id)];
-                binds.extend(statement.count_binds.iter().chain(&statement.page_binds).map(value));
-                binds.push(Value::Integer(statement.limit));
-                binds.push(Value::Integer(statement.offset));
-                let rows = readers.users(&statement.page_sql, &binds, Some("total_results"))?;
-                let total = match rows.first() {
-                    Some((_, total)) => (*total)? as u64,
-                    None if statement.offset > 0 || statement.page_narrower => return None,
-                    None => 0,
-                };
-                Some(UserPage { total, users: rows.into_iter().map(|(user, _)| user).collect() })
+            /// A page, read on this thread where the backend can (see
+            /// `inline_reads`).
+            fn inline_page(&self, company_id: i64, statement: &ListStatement) -> Option<UserPage> {
+                use crate::storage::inline_reads::InlineReads as _;
+                self.inline_readers()?.page(company_id, statement)
             }
         }
 
@@ -1024,14 +1010,14 @@ macro_rules! impl_sql_store {
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 let statement = list_statement(query, $skip_by_key, $data_version)?;
+                if let Some(page) = self.inline_page(company_id, &statement) {
+                    return Ok(page);
+                }
                 let _scan = if statement.lookup {
                     None
                 } else {
                     Some(self.scans.start().await?)
                 };
-                if let Some(page) = self.inline_lookup(company_id, &statement) {
-                    return Ok(page);
-                }
                 let mut reader = self.reader.acquire().await?;
                 let count = || bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds);
                 if query.count == 0 {

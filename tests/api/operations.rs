@@ -12,6 +12,7 @@ both_backends!(
     request_ids_are_kept_or_made,
     health_and_readiness;
     backend: reads_of_one_user_are_answered_on_the_request_thread,
+    pages_are_read_on_the_request_thread_unless_they_take_long,
     writes_are_counted_by_the_transactions_they_took,
 );
 
@@ -145,6 +146,134 @@ async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) 
         // GET, lookup, empty lookup, GET of a missing user, PATCH, GET.
         Backend::Sqlite => {
             assert!(read >= Some(6.0), "{metrics}");
+            assert!(!metrics.contains(r#"outcome="fallback""#), "{metrics}");
+        }
+        Backend::Postgres => assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}"),
+    }
+}
+
+/// SQLite reads pages of lists on the request's own thread too, with their
+/// totals (remembered per connection and counted again after a write), but
+/// stops a page that scans for longer than its budget (a few milliseconds)
+/// and reads it through sqlx, with the same answer, as it then does pages of
+/// that statement in that company for a while. Counted in `/metrics` of
+/// a server process of its own; PostgreSQL has no such reads.
+async fn pages_are_read_on_the_request_thread_unless_they_take_long(backend: Backend) {
+    use std::io::Write;
+    let Some((database_url, _database)) = create_database(backend).await else {
+        return;
+    };
+    const USERS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("users.jsonl");
+    let mut file = std::fs::File::create(&fixture).unwrap();
+    for i in 0..USERS {
+        let user = json!({
+            "userName": format!("user{i}@example.com"),
+            "title": format!("Engineer {}", i % 40),
+        });
+        writeln!(file, "{user}").unwrap();
+    }
+    drop(file);
+    let imported = tokio::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+        .args([
+            "import",
+            fixture.to_str().unwrap(),
+            "--database-url",
+            &database_url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+
+    let server = crate::crash::start(&database_url).await;
+    let client = reqwest::Client::new();
+    let users = format!("{}/scim/v2/Users", server.base);
+    let get = |query: String| {
+        let request = client.get(format!("{users}?{query}"));
+        async move {
+            let response = request
+                .bearer_auth(crate::crash::TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let user_names = |page: &Value| -> Vec<String> {
+        let resources = page["Resources"].as_array().cloned().unwrap_or_default();
+        resources
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let page = get("startIndex=101&count=3&sortBy=userName".into()).await;
+    assert_eq!(page["totalResults"], USERS, "{page}");
+    let mut expected: Vec<String> = (0..USERS).map(|i| format!("user{i}@example.com")).collect();
+    expected.sort();
+    assert_eq!(user_names(&page), expected[100..103], "{page}");
+    // The total again (remembered), then after a write (counted again).
+    let again = get("startIndex=5&count=2".into()).await;
+    assert_eq!(again["totalResults"], USERS, "{again}");
+    let created = client
+        .post(&users)
+        .bearer_auth(crate::crash::TOKEN)
+        .json(&json!({"userName": "newcomer@example.com", "title": "Engineer 7"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let after = get("count=1".into()).await;
+    assert_eq!(after["totalResults"], USERS + 1, "{after}");
+    let titled = get("filter=title%20eq%20%22engineer%207%22&count=2".into()).await;
+    assert_eq!(titled["totalResults"], USERS / 40 + 1, "{titled}");
+    let past_the_end = get("filter=title%20eq%20%22engineer%207%22&startIndex=9999".into()).await;
+    assert_eq!(
+        past_the_end["totalResults"],
+        USERS / 40 + 1,
+        "{past_the_end}"
+    );
+    assert_eq!(user_names(&past_the_end), Vec::<String>::new());
+    let metrics = scrape(&client, &server.base).await;
+    let read = |metrics: &str| series(metrics, r#"sqlite_inline_reads_total{outcome="read"}"#);
+    let over_budget = |metrics: &str| {
+        series(
+            metrics,
+            r#"sqlite_inline_reads_total{outcome="over_budget"}"#,
+        )
+    };
+    if backend == Backend::Sqlite {
+        // Five pages (and the POST's check of its userName).
+        assert!(read(&metrics) >= Some(5.0), "{metrics}");
+        assert_eq!(over_budget(&metrics), None, "{metrics}");
+    }
+
+    // A search no index serves, of every user, many times over: longer
+    // than a page may take on the request's thread on any machine.
+    let slow = (0..60)
+        .map(|n| format!("title%20co%20%22x{n}y%22%20or%20displayName%20co%20%22x{n}y%22"))
+        .collect::<Vec<_>>()
+        .join("%20or%20");
+    let none = get(format!("filter={slow}&count=5")).await;
+    assert_eq!(none["totalResults"], 0, "{none}");
+    let sevens = get(format!(
+        "filter={slow}%20or%20title%20co%20%22neer%207%22&count=5"
+    ))
+    .await;
+    assert_eq!(sevens["totalResults"], USERS / 40 + 1, "{sevens}");
+    assert_eq!(user_names(&sevens).len(), 5, "{sevens}");
+    // The same statement again goes to sqlx without trying.
+    let again = get(format!("filter={slow}&count=5&startIndex=2")).await;
+    assert_eq!(again["totalResults"], 0, "{again}");
+    let metrics = scrape(&client, &server.base).await;
+    let skipped = series(&metrics, r#"sqlite_inline_reads_total{outcome="skipped"}"#);
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(over_budget(&metrics), Some(2.0), "{metrics}");
+            assert_eq!(skipped, Some(1.0), "{metrics}");
             assert!(!metrics.contains(r#"outcome="fallback""#), "{metrics}");
         }
         Backend::Postgres => assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}"),

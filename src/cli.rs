@@ -231,6 +231,9 @@ enum UsersCommand {
         /// Page size
         #[arg(long, env = "TEAMTAILOR_SCIM_COUNT", default_value_t = 100)]
         count: u64,
+        /// The page's first result, 1-based (SCIM startIndex)
+        #[arg(long, env = "TEAMTAILOR_SCIM_START_INDEX", default_value_t = 1)]
+        start_index: u64,
         /// PostgreSQL: plan as for a large table (sequential scans off), to
         /// see which index a million users would use
         #[arg(long, env = "TEAMTAILOR_SCIM_PREFER_INDEXES")]
@@ -423,6 +426,7 @@ async fn users(command: UsersCommand, store: &Database) -> Result<(), String> {
             sort_by,
             descending,
             count,
+            start_index,
             prefer_indexes,
         } => {
             let company = store
@@ -446,7 +450,7 @@ async fn users(command: UsersCommand, store: &Database) -> Result<(), String> {
             let query = UserQuery {
                 filter,
                 order,
-                start_index: 1,
+                start_index: start_index.max(1),
                 count,
                 ..Default::default()
             };

@@ -10,7 +10,8 @@ use crate::helpers::TestApp;
 
 both_backends!(
     identity_provider_lookups_use_indexes,
-    lookups_are_told_from_scans
+    lookups_are_told_from_scans,
+    deep_pages_skip_through_an_index
 );
 
 /// Imports users so the planners have something to weigh: PostgreSQL weighs
@@ -170,4 +171,31 @@ async fn lookups_are_told_from_scans(app: TestApp) {
     }
     let explained = explain(&app, false, &[]).await;
     assert!(explained.contains("-- runs as: a scan"), "{explained}");
+}
+
+/// A page far into a company's users skips the ones before it through the
+/// order's index: PostgreSQL finds the first row's sort key there (its
+/// OFFSET would read each skipped row from the table), SQLite's OFFSET
+/// steps through the index. `explain --start-index` shows it.
+async fn deep_pages_skip_through_an_index(app: TestApp) {
+    let postgres = app.database_url.starts_with("postgres");
+    seed(&app, 3000).await;
+    for (sort_by, index) in [
+        (None, "users_company_created"),
+        (Some("userName"), "users_company_user_name_key"),
+    ] {
+        let mut args = vec!["--start-index", "2001"];
+        args.extend(sort_by.iter().flat_map(|path| ["--sort-by", *path]));
+        let explained = explain(&app, true, &args).await;
+        let plan = plan_of(&explained);
+        assert!(plan.contains(index), "{explained}");
+        assert!(!plan.contains("TEMP B-TREE"), "{explained}");
+        assert!(explained.contains("2000"), "{explained}");
+        let sql = explained.lines().nth(1).unwrap();
+        assert_eq!(sql.contains("LIMIT 1 OFFSET"), postgres, "{explained}");
+        // The first page starts at the index's start.
+        args[1] = "1";
+        let first = explain(&app, true, &args).await;
+        assert!(!first.contains("LIMIT 1 OFFSET"), "{first}");
+    }
 }

@@ -37,18 +37,24 @@ const READS: &str = "sqlite_inline_reads_total";
 const IDLE: usize = 8;
 
 /// How much of SQLite's work a page may take on the request's thread, in
-/// `CHECK_EVERY` instructions of its virtual machine: 250,000, 2-3 ms on
-/// our benchmark machine. A page of 100 users of a company of 10k takes
-/// 20-40,000, its total 30,000 more when counted; a million users take 3
-/// million to count. Counted in instructions, not time, so that a page's
-/// fate does not depend on how busy the machine is.
-const PAGE_BUDGET: u32 = 250;
+/// `CHECK_EVERY` instructions of its virtual machine: 100,000, about a
+/// millisecond here. A page of 100 users of a company of 10k takes
+/// 20-40,000, its total 30,000 more when counted (once per connection and
+/// data version); a `sw` search of 10k users with its total 60,000; a
+/// million users' total 3 million. A longer read would hold up the requests
+/// queued on this thread (lookups among them) for as long. Counted in
+/// instructions, not time, so that where a page is read does not depend on
+/// how busy the machine is.
+const PAGE_BUDGET: u32 = 100;
+
+/// Each connection's page cache, in KiB (negative: SQLite's unit for KiB).
+const CACHE_KIB: i64 = -1024;
 
 /// Instructions between two calls of the budget's handler.
 const CHECK_EVERY: i32 = 1000;
 
-/// How long pages of a statement that went over its budget in a company
-/// are read through sqlx without trying here first. An unfiltered page of a
+/// How long pages of a statement that went over its budget in a company,
+/// at about the same offset, are read through sqlx without trying here. An unfiltered page of a
 /// large company always would: its total is counted once per connection
 /// and data version, and that count is what takes long.
 const SLOW_FOR: Duration = Duration::from_secs(10);
@@ -93,6 +99,9 @@ impl InlineReaders {
         connection.busy_timeout(Duration::ZERO)?;
         // As on every other connection (filters on case-exact attributes).
         connection.pragma_update(None, "case_sensitive_like", "ON")?;
+        // Short reads need the upper levels of a few B-trees, not SQLite's
+        // default 2 MiB a connection (pages read once stay in the OS's cache).
+        connection.pragma_update(None, "cache_size", CACHE_KIB)?;
         Ok(connection)
     }
 
@@ -189,9 +198,11 @@ impl InlineReaders {
         if statement.limit == 0 {
             return None;
         }
+        // Deep pages take longer than the first ones: by the offset's magnitude.
         let slow_key = (!statement.lookup).then(|| {
             let mut hasher = DefaultHasher::new();
-            (company_id, &statement.page_sql).hash(&mut hasher);
+            let depth = statement.offset.max(0).checked_ilog2();
+            (company_id, &statement.page_sql, depth).hash(&mut hasher);
             hasher.finish()
         });
         if let Some(key) = slow_key {

@@ -1010,14 +1010,16 @@ macro_rules! impl_sql_store {
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 let statement = list_statement(query, $skip_by_key, $data_version)?;
-                if let Some(page) = self.inline_page(company_id, &statement) {
-                    return Ok(page);
-                }
+                // Scans take their turn wherever they are read: however many
+                // clients search at once, lookups find a thread free too.
                 let _scan = if statement.lookup {
                     None
                 } else {
                     Some(self.scans.start().await?)
                 };
+                if let Some(page) = self.inline_page(company_id, &statement) {
+                    return Ok(page);
+                }
                 let mut reader = self.reader.acquire().await?;
                 let count = || bind_all(sqlx::query(&statement.count_sql).bind(company_id), &statement.count_binds);
                 if query.count == 0 {

@@ -54,9 +54,9 @@ const CACHE_KIB: i64 = -1024;
 const CHECK_EVERY: i32 = 1000;
 
 /// How long pages of a statement that went over its budget in a company,
-/// at about the same offset, are read through sqlx without trying here. An unfiltered page of a
-/// large company always would: its total is counted once per connection
-/// and data version, and that count is what takes long.
+/// at about the same offset, are read through sqlx without trying here. An
+/// unfiltered page of a large company always would: its total is counted
+/// once per connection and data version, and that count is what takes long.
 const SLOW_FOR: Duration = Duration::from_secs(10);
 
 /// Statements remembered as slow; a full map starts over.
@@ -65,7 +65,8 @@ const SLOW_CAPACITY: usize = 256;
 pub(super) struct InlineReaders {
     path: PathBuf,
     idle: Mutex<Vec<Reader>>,
-    /// When a statement (by hash, with its company) last went over budget.
+    /// When a statement (by hash, with its company and the offset's
+    /// magnitude) last went over budget.
     slow: Mutex<HashMap<u64, Instant>>,
 }
 

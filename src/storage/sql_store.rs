@@ -1010,8 +1010,7 @@ macro_rules! impl_sql_store {
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 let statement = list_statement(query, $skip_by_key, $data_version)?;
-                // Scans take their turn wherever they are read: however many
-                // clients search at once, lookups find a thread free too.
+                // Scans take their turn (see `scans`) wherever they are read.
                 let _scan = if statement.lookup {
                     None
                 } else {

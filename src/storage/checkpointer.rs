@@ -33,6 +33,14 @@ const RESTART_WAIT_MS: u64 = 10;
 /// After a restart that readers kept from finishing, the next attempt.
 const RESTART_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How long each copy of the log took, by `file` (`database`, `journal`):
+/// it syncs the file, so a disk that stalls shows here first.
+pub const CHECKPOINT_SECONDS: &str = "sqlite_checkpoint_duration_seconds";
+
+/// How long each restart of the log held writes, by `file` and `outcome`
+/// (`restarted`, `readers_busy`: readers kept it from finishing, `failed`).
+pub const RESTART_SECONDS: &str = "sqlite_log_restart_duration_seconds";
+
 /// The connection that writes the file: the database's, or the journal
 /// file's (a pool of one: its writes come in batches, so the pool's round
 /// trip on release costs little there).
@@ -63,15 +71,32 @@ impl Checkpointer {
             .connect_with(options)
             .await?;
         let checkpoints = pool.clone();
+        let file = match writer {
+            FileWriter::Database(_) => "database",
+            FileWriter::Journal(_) => "journal",
+        };
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut next_restart = Instant::now();
             loop {
                 tick.tick().await;
-                let restarted = match checkpoint(&checkpoints).await {
+                let started = Instant::now();
+                let checkpointed = checkpoint(&checkpoints).await;
+                metrics::histogram!(CHECKPOINT_SECONDS, "file" => file)
+                    .record(started.elapsed().as_secs_f64());
+                let restarted = match checkpointed {
                     Ok(pages) if pages >= RESTART_PAGES && Instant::now() >= next_restart => {
-                        restart(&writer, busy_timeout).await
+                        let started = Instant::now();
+                        let restarted = restart(&writer, busy_timeout).await;
+                        let outcome = match restarted {
+                            Ok(true) => "restarted",
+                            Ok(false) => "readers_busy",
+                            Err(_) => "failed",
+                        };
+                        metrics::histogram!(RESTART_SECONDS, "file" => file, "outcome" => outcome)
+                            .record(started.elapsed().as_secs_f64());
+                        restarted
                     }
                     Ok(_) => Ok(true),
                     Err(error) => Err(error),

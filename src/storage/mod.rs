@@ -21,6 +21,7 @@ use crate::scim::filter::{AttrPath, Filter};
 use crate::scim::ScimError;
 use crate::teamtailor::{Micros, Role, User, UserData};
 
+pub use checkpointer::{CHECKPOINT_SECONDS, RESTART_SECONDS};
 pub use postgres::PostgresStore;
 pub(crate) use sql_store::now_millis_as_micros;
 pub use sqlite::SqliteStore;

@@ -32,7 +32,8 @@ fn series(metrics: &str, series: &str) -> Option<f64> {
 
 /// On SQLite, creates and deletes that arrive together are committed
 /// together, every one counted in `/metrics` with the transactions they
-/// took; PostgreSQL commits each on its own and has no such counters.
+/// took, and the log's copies into the files are timed there; PostgreSQL
+/// commits each on its own and has no such series.
 async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
     let Some((database_url, _database)) = create_database(backend).await else {
         return;
@@ -71,13 +72,25 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
     let metrics = scrape(&client, &server.base).await;
     let writes = series(&metrics, "sqlite_group_commit_writes_total");
     let batches = series(&metrics, "sqlite_group_commit_batches_total");
+    // The log's copies into both files, timed: each takes a sync of the file.
+    let checkpoints = |file: &str| {
+        let count = format!("sqlite_checkpoint_duration_seconds_count{{file=\"{file}\"}}");
+        series(&metrics, &count)
+    };
     match backend {
         Backend::Sqlite => {
             assert_eq!(writes, Some(41.0), "{metrics}");
             let batches = batches.unwrap();
             assert!((1.0..=41.0).contains(&batches), "{metrics}");
+            assert!(checkpoints("database") >= Some(1.0), "{metrics}");
+            assert!(checkpoints("journal") >= Some(1.0), "{metrics}");
+            let bucket = r#"sqlite_checkpoint_duration_seconds_bucket{file="database",le="+Inf"}"#;
+            assert_eq!(series(&metrics, bucket), checkpoints("database"));
         }
-        Backend::Postgres => assert_eq!((writes, batches), (None, None), "{metrics}"),
+        Backend::Postgres => {
+            assert_eq!((writes, batches), (None, None), "{metrics}");
+            assert!(!metrics.contains("sqlite_checkpoint"), "{metrics}");
+        }
     }
 }
 

@@ -169,24 +169,14 @@ impl InlineReaders {
         }
     }
 
-    /// The users of a statement that selects `USER_COLUMNS` first, with
-    /// the integer column `extra` (if any) of each row.
-    pub(super) fn users(
-        &self,
-        sql: &str,
-        binds: &[Value],
-        extra: Option<&str>,
-    ) -> Option<Vec<(User, Option<i64>)>> {
+    /// The users of a statement that selects `USER_COLUMNS` first.
+    pub(super) fn users(&self, sql: &str, binds: &[Value]) -> Option<Vec<User>> {
         self.read(None, |connection, _| {
             let mut statement = prepare(connection, sql, binds)?;
-            let extra = extra.map(|name| statement.column_index(name)).transpose()?;
             let mut rows = statement.raw_query();
             let mut users = Vec::new();
             while let Some(row) = rows.next()? {
-                let value = extra
-                    .map(|index| row.get::<_, Option<i64>>(index))
-                    .transpose()?;
-                users.push((user_from_row(row)?, value.flatten()));
+                users.push(user_from_row(row)?);
             }
             Ok(users)
         })
@@ -284,38 +274,27 @@ fn read_page(
         users.push(user_from_row(row)?);
     }
     drop(rows);
-    let count = || -> rusqlite::Result<u64> {
-        let count_binds =
-            &binds[..1 + usize::from(statement.versioned) + statement.count_binds.len()];
-        let mut count = prepare(connection, &statement.count_sql, count_binds)?;
-        let total = count
-            .raw_query()
-            .next()?
-            .map(|row| row.get::<_, i64>(0))
-            .transpose()?;
-        Ok(total.unwrap_or(0) as u64)
-    };
-    let total = match first {
-        Some((Some(total), version)) => {
-            if let Some(data_version) = version {
-                totals.remember(
-                    company_id,
-                    Counted {
-                        data_version,
-                        users: total as u64,
-                    },
-                );
-            }
-            total as u64
+    let (first_total, version) = first.unzip();
+    if let (Some(Some(total)), Some(Some(data_version))) = (first_total, version) {
+        let counted = Counted {
+            data_version,
+            users: total as u64,
+        };
+        totals.remember(company_id, counted);
+    }
+    let total = match statement.total(first_total, remembered.map(|counted| counted.users)) {
+        Some(total) => total,
+        None => {
+            let count_binds =
+                &binds[..1 + usize::from(statement.versioned) + statement.count_binds.len()];
+            let mut count = prepare(connection, &statement.count_sql, count_binds)?;
+            let total = count
+                .raw_query()
+                .next()?
+                .map(|row| row.get::<_, i64>(0))
+                .transpose()?;
+            total.unwrap_or(0) as u64
         }
-        // Not counted: the database is at the remembered version.
-        Some((None, _)) => match remembered {
-            Some(counted) => counted.users,
-            None => count()?,
-        },
-        // Past the end (or past a cursor): the total alone.
-        None if statement.offset > 0 || statement.page_narrower => count()?,
-        None => 0,
     };
     Ok(UserPage { total, users })
 }

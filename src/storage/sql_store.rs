@@ -255,6 +255,21 @@ pub(super) struct ListStatement {
     pub offset: i64,
 }
 
+impl ListStatement {
+    /// The list's total from the page's first row (`total_results` if the
+    /// page has a row: NULL when not counted, the database being at the
+    /// remembered version) and the total `remembered`; None when it must be
+    /// counted alone (past the end of the list, or past a cursor).
+    pub fn total(&self, first: Option<Option<i64>>, remembered: Option<u64>) -> Option<u64> {
+        match first {
+            Some(Some(total)) => Some(total as u64),
+            Some(None) => remembered,
+            None if self.offset > 0 || self.page_narrower => None,
+            None => Some(0),
+        }
+    }
+}
+
 /// `skip_by_key`: a deep page starts at the sort key of its first row, found
 /// by a subquery over the order's index, rather than skipping rows with
 /// OFFSET (which PostgreSQL does by reading each skipped row from the table).
@@ -460,8 +475,8 @@ macro_rules! impl_sql_store {
             fn inline_user(&self, select: &str, company_id: i64, id: i64) -> Option<Option<User>> {
                 use crate::storage::inline_reads::{InlineReads as _, Value};
                 let binds = [Value::Integer(company_id), Value::Integer(id)];
-                let users = self.inline_readers()?.users(select, &binds, None)?;
-                Some(users.into_iter().next().map(|(user, _)| user))
+                let users = self.inline_readers()?.users(select, &binds)?;
+                Some(users.into_iter().next())
             }
 
             /// A page, read on this thread where the backend can (see
@@ -1042,27 +1057,18 @@ macro_rules! impl_sql_store {
                     .bind(statement.offset)
                     .fetch_all(&mut *reader)
                     .await?;
-                let total = match rows.first() {
-                    Some(row) => match row.try_get::<Option<i64>, _>("total_results")? {
-                        Some(total) => {
-                            if statement.versioned {
-                                let data_version = row.try_get::<String, _>("data_version")?;
-                                let counted = Counted { data_version, users: total as u64 };
-                                self.remembered_totals(&mut reader, |totals| totals.remember(company_id, counted));
-                            }
-                            total as u64
-                        }
-                        // Not counted: the database is at the remembered version.
-                        None => match remembered {
-                            Some(counted) => counted.users,
-                            None => count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64,
-                        },
-                    },
-                    // Past the end (or past a cursor): the total alone.
-                    None if statement.offset > 0 || statement.page_narrower => {
-                        count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64
-                    }
-                    None => 0,
+                let first_total = rows
+                    .first()
+                    .map(|row| row.try_get::<Option<i64>, _>("total_results"))
+                    .transpose()?;
+                if let (Some(Some(total)), true) = (first_total, statement.versioned) {
+                    let data_version = rows[0].try_get::<String, _>("data_version")?;
+                    let counted = Counted { data_version, users: total as u64 };
+                    self.remembered_totals(&mut reader, |totals| totals.remember(company_id, counted));
+                }
+                let total = match statement.total(first_total, remembered.map(|counted| counted.users)) {
+                    Some(total) => total,
+                    None => count().fetch_one(&mut *reader).await?.try_get::<i64, _>(0)? as u64,
                 };
                 Ok(UserPage {
                     total,

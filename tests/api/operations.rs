@@ -170,8 +170,8 @@ async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) 
 /// stops a page that scans for longer than its budget (100,000 of SQLite's
 /// instructions) and reads it through sqlx, with the same answer, as it then
 /// does pages of that statement in that company at about that offset for a
-/// while. Counted in `/metrics` of
-/// a server process of its own; PostgreSQL has no such reads.
+/// while. Counted in `/metrics` of a server process of its own; PostgreSQL
+/// has no such reads.
 async fn pages_are_read_on_the_request_thread_unless_they_take_long(backend: Backend) {
     use std::io::Write;
     let Some((database_url, _database)) = create_database(backend).await else {

@@ -225,7 +225,7 @@ enum Unread {
 }
 
 /// A page and its total on `connection` (see `ListStatement`), with the
-/// totals counted through it.
+/// totals counted through it and the sort keys it remembers (`anchors`).
 fn read_page(
     connection: &Connection,
     totals: &mut Totals,
@@ -236,12 +236,10 @@ fn read_page(
         .versioned
         .then(|| totals.get(company_id))
         .flatten();
+    let version = remembered.as_ref().map(|counted| &counted.data_version);
     let mut binds = vec![Value::Integer(company_id)];
     if statement.versioned {
-        let version = remembered
-            .as_ref()
-            .map(|counted| counted.data_version.clone());
-        binds.push(version.map_or(Value::Null, Value::Text));
+        binds.push(version.cloned().map_or(Value::Null, Value::Text));
     }
     binds.extend(
         statement
@@ -253,36 +251,35 @@ fn read_page(
     binds.push(Value::Integer(statement.limit));
     binds.push(Value::Integer(statement.offset));
 
-    let mut page = prepare(connection, &statement.page_sql, &binds)?;
-    let total_column = page.column_index("total_results")?;
-    let version_column = if statement.versioned {
-        Some(page.column_index("data_version")?)
-    } else {
-        None
-    };
-    let mut rows = page.raw_query();
-    let mut users = Vec::new();
-    // The first row's total, and the version it was counted at.
-    let mut first = None;
-    while let Some(row) = rows.next()? {
-        if first.is_none() {
-            let version = version_column
-                .map(|index| row.get::<_, Option<String>>(index))
-                .transpose()?;
-            first = Some((row.get::<_, Option<i64>>(total_column)?, version.flatten()));
+    // A deep page from a remembered key, if still at its version.
+    let mut read = None;
+    let start = statement.start_after(company_id, totals, remembered.as_ref());
+    if let (Some((offset, key)), Some(sql)) = (start, &statement.anchored_sql) {
+        let mut anchored = binds.clone();
+        anchored.pop();
+        anchored.push(Value::Integer(offset));
+        anchored.extend(key.iter().map(value));
+        let rows = read_rows(connection, sql, &anchored, statement)?;
+        if rows.version.is_some() && rows.version.as_ref() == version {
+            read = Some(rows);
         }
-        users.push(user_from_row(row)?);
     }
-    drop(rows);
-    let (first_total, version) = first.unzip();
-    if let (Some(Some(total)), Some(Some(data_version))) = (first_total, version) {
+    let from_key = read.is_some();
+    let rows = match read {
+        Some(rows) => rows,
+        None => read_rows(connection, &statement.page_sql, &binds, statement)?,
+    };
+    if let (Some(data_version), Some(key)) = (&rows.version, rows.last_key) {
+        statement.remember_last(company_id, totals, data_version, rows.users.len(), key);
+    }
+    if let (Some(Some(total)), Some(data_version)) = (rows.first_total, rows.version) {
         let counted = Counted {
             data_version,
             users: total as u64,
         };
         totals.remember(company_id, counted);
     }
-    let total = match statement.total(first_total, remembered.map(|counted| counted.users)) {
+    let total = match statement.total(rows.first_total, remembered.map(|counted| counted.users)) {
         Some(total) => total,
         None => {
             let count_binds =
@@ -296,7 +293,70 @@ fn read_page(
             total.unwrap_or(0) as u64
         }
     };
-    Ok(UserPage { total, users })
+    if statement.anchored_sql.is_some() && statement.offset > 0 {
+        super::anchors::count_deep_page(from_key);
+    }
+    Ok(UserPage {
+        total,
+        users: rows.users,
+    })
+}
+
+/// The rows of a page: its users, the first row's total and data version,
+/// and the last row's sort key (for lists that remember keys).
+struct PageRows {
+    users: Vec<User>,
+    first_total: Option<Option<i64>>,
+    version: Option<String>,
+    last_key: Option<Vec<Bind>>,
+}
+
+fn read_rows(
+    connection: &Connection,
+    sql: &str,
+    binds: &[Value],
+    statement: &ListStatement,
+) -> rusqlite::Result<PageRows> {
+    let mut page = prepare(connection, sql, binds)?;
+    let total_column = page.column_index("total_results")?;
+    let version_column = if statement.versioned {
+        Some(page.column_index("data_version")?)
+    } else {
+        None
+    };
+    let key_columns = (1..=statement.key_texts.len())
+        .map(|i| page.column_index(&format!("key_{i}")))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rows = page.raw_query();
+    let mut key = Vec::with_capacity(key_columns.len());
+    let mut read = PageRows {
+        users: Vec::new(),
+        first_total: None,
+        version: None,
+        last_key: None,
+    };
+    while let Some(row) = rows.next()? {
+        if read.first_total.is_none() {
+            let version = version_column
+                .map(|index| row.get::<_, Option<String>>(index))
+                .transpose()?;
+            read.first_total = Some(row.get::<_, Option<i64>>(total_column)?);
+            read.version = version.flatten();
+        }
+        read.users.push(user_from_row(row)?);
+        // The last row's key: each row's, over the one before.
+        key.clear();
+        for (&index, &text) in key_columns.iter().zip(&statement.key_texts) {
+            key.push(match text {
+                true => Bind::Text(row.get(index)?),
+                false => Bind::Int(row.get(index)?),
+            });
+        }
+    }
+    if !read.users.is_empty() && !key.is_empty() {
+        read.last_key = Some(key);
+    }
+    Ok(read)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

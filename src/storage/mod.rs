@@ -1,5 +1,6 @@
 //! Persistence: one `Store` trait, implemented for PostgreSQL and SQLite.
 
+mod anchors;
 mod checkpointer;
 mod connections;
 mod group_commit;

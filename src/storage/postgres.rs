@@ -82,6 +82,9 @@ impl_sql_store!(
     // A deep page starts at its first row's sort key: PostgreSQL would read
     // every row an OFFSET skips from the table.
     true,
+    // No sort keys remembered (see `anchors`): the skip above reads the
+    // order's index alone.
+    false,
     // Equal only if no transaction committed in between.
     "(SELECT pg_current_snapshot()::text)"
 );

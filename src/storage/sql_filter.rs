@@ -239,13 +239,21 @@ pub struct Order {
     pub sql: String,
     pub key: Option<String>,
     pub descending: bool,
+    /// The key's terms when an index gives the order and can seek to a key
+    /// within it (by creation, by userName), each with whether it is text;
+    /// else empty.
+    pub seek: Vec<(String, bool)>,
 }
 
 /// The order of a list; every order ends with `id` so pages are stable.
 pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
+    let mut seek = Vec::new();
     let (terms, descending, nullable): (Vec<String>, bool, Option<&str>) = match order {
-        UserOrder::Created => (vec!["created_at".into(), "id".into()], false, None),
-        UserOrder::CreatedDescending => (vec!["created_at".into(), "id".into()], true, None),
+        UserOrder::Created | UserOrder::CreatedDescending => {
+            seek = vec![("created_at".into(), false), ("id".into(), false)];
+            let descending = matches!(order, UserOrder::CreatedDescending);
+            (vec!["created_at".into(), "id".into()], descending, None)
+        }
         // Case-insensitive; users without a name sort last either way.
         UserOrder::Name => (
             vec!["name_sort".into(), "id".into()],
@@ -287,6 +295,9 @@ pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
             // userName and id are unique within a company: their index alone
             // gives the order, with no sort of the matches behind the page.
             let unique = matches!(column.kind, ColumnKind::Id) || column.expr == "user_name_lower";
+            if column.expr == "user_name_lower" {
+                seek = vec![(expr.to_string(), true)];
+            }
             let terms = if unique {
                 vec![expr.to_string()]
             } else {
@@ -304,6 +315,7 @@ pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
         },
         key: nullable.is_none().then(|| terms.join(", ")),
         descending,
+        seek,
     })
 }
 

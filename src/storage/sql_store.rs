@@ -2,6 +2,9 @@
 //! unchanged on PostgreSQL and SQLite (`$N` placeholders are numbered
 //! parameters on both); only connection setup and migrations differ.
 
+use super::sql_filter::Bind;
+use super::totals::{Counted, Totals};
+
 pub(super) const COMPANY_COLUMNS: &str = "id, slug, created_at";
 
 pub(super) const KEY_SELECT: &str = "SELECT k.id, k.company_id, c.slug, k.name, k.digest, \
@@ -239,9 +242,9 @@ pub(super) fn parse_json_list<T: serde::de::DeserializeOwned>(text: &str) -> Vec
 /// `versioned`, the count's binds, the page's binds, then limit and offset.
 pub(super) struct ListStatement {
     pub count_sql: String,
-    pub count_binds: Vec<super::sql_filter::Bind>,
+    pub count_binds: Vec<Bind>,
     pub page_sql: String,
-    pub page_binds: Vec<super::sql_filter::Bind>,
+    pub page_binds: Vec<Bind>,
     /// Whether the total is the company's number of users: the page then
     /// returns the database's version as `data_version`, and counts only
     /// where it differs from `$2`, a version a total was counted at
@@ -253,9 +256,55 @@ pub(super) struct ListStatement {
     pub lookup: bool,
     pub limit: i64,
     pub offset: i64,
+    /// For lists whose index can seek to a sort key (see `anchors`): the
+    /// page from just after a remembered key, its parameters the page's
+    /// with the offset counted from the key, then the key's terms. Rows of
+    /// either statement end with the key's terms (`key_1`, ...).
+    pub anchored_sql: Option<String>,
+    /// Whether each term of the key is text (else an integer).
+    pub key_texts: Vec<bool>,
+    /// The list's statement, by hash.
+    list: u64,
 }
 
 impl ListStatement {
+    /// Where a deep page can start instead: the offset past a key
+    /// remembered at the version the total was `remembered` at, and the key.
+    pub fn start_after(
+        &self,
+        company_id: i64,
+        totals: &Totals,
+        remembered: Option<&Counted>,
+    ) -> Option<(i64, Vec<Bind>)> {
+        let counted = remembered?;
+        // Past the end a page is empty: nothing to start from.
+        if self.anchored_sql.is_none() || self.offset == 0 || self.offset as u64 >= counted.users {
+            return None;
+        }
+        let version = &counted.data_version;
+        let (at, key) = totals
+            .anchors
+            .before((company_id, self.list), version, self.offset)?;
+        // Ids after a key cost about twice what OFFSET costs a user skipped.
+        let skip = self.offset - at - 1;
+        (skip <= self.offset / 2).then(|| (skip, key.to_vec()))
+    }
+
+    /// Remembers the key of the last of `users` read at `data_version`.
+    pub fn remember_last(
+        &self,
+        company_id: i64,
+        totals: &mut Totals,
+        data_version: &str,
+        users: usize,
+        key: Vec<Bind>,
+    ) {
+        let position = self.offset + users as i64 - 1;
+        totals
+            .anchors
+            .remember((company_id, self.list), data_version, position, key);
+    }
+
     /// The list's total from the page's first row (`total_results` if the
     /// page has a row: NULL when not counted, the database being at the
     /// remembered version) and the total `remembered`; None when it must be
@@ -273,11 +322,13 @@ impl ListStatement {
 /// `skip_by_key`: a deep page starts at the sort key of its first row, found
 /// by a subquery over the order's index, rather than skipping rows with
 /// OFFSET (which PostgreSQL does by reading each skipped row from the table).
-/// `data_version`: the backend's expression for the version of the whole
-/// database, as text.
+/// `remember_keys`: deep pages may start after a remembered sort key (see
+/// `anchors`). `data_version`: the backend's expression for the version of
+/// the whole database, as text.
 pub(super) fn list_statement(
     query: &super::UserQuery,
     skip_by_key: bool,
+    remember_keys: bool,
     data_version: &str,
 ) -> Result<ListStatement, super::StoreError> {
     use super::sql_filter;
@@ -316,8 +367,17 @@ pub(super) fn list_statement(
         format!(" AND {}", filter.sql)
     };
     let n = first_bind + filter.binds.len();
+    let page_narrower = counted.len() != query.conditions.len();
+    // The unfiltered list, in an order an index can seek in (see `anchors`).
+    let seeks = remember_keys && versioned && !page_narrower && !order.seek.is_empty();
+    let keys: String = match seeks {
+        true => (order.seek.iter().enumerate())
+            .map(|(i, (term, _))| format!(", {term} AS key_{}", i + 1))
+            .collect(),
+        false => String::new(),
+    };
     let matches =
-        format!("SELECT {USER_COLUMNS}, {total} FROM users WHERE company_id = $1{condition}");
+        format!("SELECT {USER_COLUMNS}, {total}{keys} FROM users WHERE company_id = $1{condition}");
     let sorted = &order.sql;
     let page_sql = match &order.key {
         // Past the last match the subquery is NULL and the page empty.
@@ -331,16 +391,59 @@ pub(super) fn list_statement(
         ),
         _ => format!("{matches} ORDER BY {sorted} LIMIT ${n} OFFSET ${}", n + 1),
     };
+    // The ids after the key (k1, k2), from the order's index alone:
+    // (k1 = $a AND k2 > $b) UNION ALL (k1 > $a), each a seek in it (SQLite
+    // plans a row value's range `(k1, k2) > ($a, $b)` as `k1 > $a` and tests
+    // k2 on every row); then the page's users by id, in the ids' order
+    // (SQLite keeps the left side of a CROSS JOIN as the outer loop).
+    let anchored_sql = seeks.then(|| {
+        let after = if order.descending { "<" } else { ">" };
+        let arms: Vec<String> = (0..order.seek.len())
+            .rev()
+            .map(|last| {
+                let mut conditions = String::new();
+                for (i, (term, _)) in order.seek[..=last].iter().enumerate() {
+                    let op = if i == last { after } else { "=" };
+                    conditions += &format!(" AND {term} {op} ${}", n + 2 + i);
+                }
+                format!(
+                    "SELECT id AS page_id FROM (SELECT id FROM users WHERE company_id = $1\
+                     {conditions} ORDER BY {sorted} LIMIT ${n} + ${})",
+                    n + 1
+                )
+            })
+            .collect();
+        format!(
+            "SELECT {USER_COLUMNS}, {total}{keys} FROM ({} LIMIT ${n} OFFSET ${}) AS page \
+             CROSS JOIN users WHERE users.id = page.page_id AND users.company_id = $1",
+            arms.join(" UNION ALL "),
+            n + 1
+        )
+    });
+    let list = match seeks {
+        true => {
+            let mut hasher = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&page_sql, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        }
+        false => 0,
+    };
     Ok(ListStatement {
         count_sql,
         count_binds: count_filter.binds,
         page_sql,
         page_binds: filter.binds,
         versioned,
-        page_narrower: counted.len() != query.conditions.len(),
+        page_narrower,
         lookup: sql_filter::is_lookup(query.filter.as_ref(), &query.conditions),
         limit: query.count.min(i64::MAX as u64) as i64,
         offset,
+        anchored_sql,
+        key_texts: match seeks {
+            true => order.seek.iter().map(|(_, text)| *text).collect(),
+            false => Vec::new(),
+        },
+        list,
     })
 }
 
@@ -420,7 +523,7 @@ macro_rules! bind_columns {
 /// `list_statement`) and the store keeps the totals counted at one
 /// (`totals::RememberedTotals`).
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $data_version:expr) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $remember_keys:expr, $data_version:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -1024,7 +1127,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                let statement = list_statement(query, $skip_by_key, $data_version)?;
+                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
                 // Scans take their turn (see `scans`) wherever they are read.
                 let _scan = if statement.lookup {
                     None
@@ -1047,16 +1150,48 @@ macro_rules! impl_sql_store {
                 } else {
                     None
                 };
-                let mut page = sqlx::query(&statement.page_sql).bind(company_id);
-                if statement.versioned {
-                    page = page.bind(remembered.as_ref().map(|counted| counted.data_version.as_str()));
+                let version = remembered.as_ref().map(|counted| counted.data_version.as_str());
+                let page = |sql, offset| {
+                    let mut page = sqlx::query(sql).bind(company_id);
+                    if statement.versioned {
+                        page = page.bind(version);
+                    }
+                    let page = bind_all(page, &statement.count_binds);
+                    bind_all(page, &statement.page_binds).bind(statement.limit).bind(offset)
+                };
+                // A deep page from a remembered key (see `anchors`), if still
+                // at its version.
+                let start = self.remembered_totals(&mut reader, |totals| {
+                    statement.start_after(company_id, totals, remembered.as_ref())
+                });
+                let mut rows = None;
+                if let (Some((offset, key)), Some(sql)) = (&start, &statement.anchored_sql) {
+                    let read = bind_all(page(sql, *offset), key).fetch_all(&mut *reader).await?;
+                    let read_at = read.first().map(|row| row.try_get::<String, _>("data_version")).transpose()?;
+                    if read_at.is_some() && read_at.as_deref() == version {
+                        rows = Some(read);
+                    }
                 }
-                let page = bind_all(page, &statement.count_binds);
-                let rows = bind_all(page, &statement.page_binds)
-                    .bind(statement.limit)
-                    .bind(statement.offset)
-                    .fetch_all(&mut *reader)
-                    .await?;
+                if statement.anchored_sql.is_some() && statement.offset > 0 {
+                    crate::storage::anchors::count_deep_page(rows.is_some());
+                }
+                let rows = match rows {
+                    Some(rows) => rows,
+                    None => page(&statement.page_sql, statement.offset).fetch_all(&mut *reader).await?,
+                };
+                if let (Some(first), Some(last), true) = (rows.first(), rows.last(), statement.anchored_sql.is_some()) {
+                    let data_version = first.try_get::<String, _>("data_version")?;
+                    let key = statement.key_texts.iter().enumerate().map(|(i, text)| {
+                        let column = format!("key_{}", i + 1);
+                        Ok(match text {
+                            true => Bind::Text(last.try_get(column.as_str())?),
+                            false => Bind::Int(last.try_get(column.as_str())?),
+                        })
+                    }).collect::<Result<Vec<_>, sqlx::Error>>()?;
+                    self.remembered_totals(&mut reader, |totals| {
+                        statement.remember_last(company_id, totals, &data_version, rows.len(), key)
+                    });
+                }
                 let first_total = rows
                     .first()
                     .map(|row| row.try_get::<Option<i64>, _>("total_results"))
@@ -1084,7 +1219,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
-                let statement = list_statement(query, $skip_by_key, $data_version)?;
+                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
                 let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut reader = self.reader.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *reader).await?;

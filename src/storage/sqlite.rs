@@ -243,6 +243,8 @@ impl_sql_store!(
     import_batch,
     // OFFSET skips through the order's index without reading the table.
     false,
+    // Deep pages start after a sort key remembered by an earlier page.
+    true,
     // Changes with every commit to the database by another connection.
     "(SELECT CAST(data_version AS TEXT) FROM pragma_data_version)"
 );

@@ -12,9 +12,12 @@
 //! totals), and PostgreSQL's snapshot (`pg_current_snapshot()`), which is
 //! the same for two statements only if no transaction committed between
 //! them, on any connection or instance (so a store keeps one set). Filtered
-//! lists always count.
+//! lists always count. SQLite's connections keep the sort keys of pages they
+//! read beside their totals (`anchors`).
 
 use std::collections::HashMap;
+
+use super::anchors::Anchors;
 
 /// Companies remembered per connection or store; a full map starts over.
 const CAPACITY: usize = 64;
@@ -22,6 +25,7 @@ const CAPACITY: usize = 64;
 #[derive(Default)]
 pub(super) struct Totals {
     counted: HashMap<i64, Counted>,
+    pub anchors: Anchors,
 }
 
 #[derive(Clone)]
@@ -44,6 +48,7 @@ impl Totals {
 
     pub(super) fn clear(&mut self) {
         self.counted.clear();
+        self.anchors.clear();
     }
 }
 

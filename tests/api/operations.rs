@@ -13,6 +13,8 @@ both_backends!(
     health_and_readiness;
     backend: reads_of_one_user_are_answered_on_the_request_thread,
     pages_are_read_on_the_request_thread_unless_they_take_long,
+    deep_pages_start_after_a_remembered_sort_key,
+    deep_pages_of_a_large_company_start_after_a_remembered_sort_key,
     writes_are_counted_by_the_transactions_they_took,
 );
 
@@ -314,6 +316,232 @@ async fn pages_are_read_on_the_request_thread_unless_they_take_long(backend: Bac
             assert!(!metrics.contains(r#"outcome="fallback""#), "{metrics}");
         }
         Backend::Postgres => assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}"),
+    }
+}
+
+/// Paging through the unfiltered list, by creation and by userName both
+/// ways, gives every user once and in order, and so do pages at any offset:
+/// on SQLite a deep page starts after the sort key of an earlier page's last
+/// user (counted in `/metrics`), which holds while no write moves the list.
+/// Imported users share their creation instant; users created after them
+/// each have their own.
+async fn deep_pages_start_after_a_remembered_sort_key(backend: Backend) {
+    use std::io::Write;
+    let Some((database_url, _database)) = create_database(backend).await else {
+        return;
+    };
+    const IMPORTED: usize = 600;
+    const CREATED: usize = 30;
+    // userName order differs from creation order (7919 is prime to 600).
+    let imported: Vec<String> = (0..IMPORTED)
+        .map(|i| format!("u{:03}@example.com", i * 7919 % IMPORTED))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("users.jsonl");
+    let mut file = std::fs::File::create(&fixture).unwrap();
+    for name in &imported {
+        writeln!(file, "{}", json!({ "userName": name })).unwrap();
+    }
+    drop(file);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+        .args(["import", fixture.to_str().unwrap()])
+        .args(["--database-url", &database_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let server = crate::crash::start(&database_url).await;
+    let client = reqwest::Client::new();
+    let users = format!("{}/scim/v2/Users", server.base);
+    let create = |name: String| {
+        let request = client.post(&users).bearer_auth(crate::crash::TOKEN);
+        async move {
+            let response = request.json(&json!({ "userName": name })).send().await;
+            let response = response.unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let page = |order: &str, start: usize, count: usize| {
+        let url = format!("{users}?startIndex={start}&count={count}{order}");
+        let request = client.get(url).bearer_auth(crate::crash::TOKEN);
+        async move {
+            let page = request.send().await.unwrap().json::<Value>().await.unwrap();
+            let names: Vec<String> = (page["Resources"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|user| user["userName"].as_str().unwrap().to_owned())
+                .collect();
+            (page["totalResults"].as_u64().unwrap() as usize, names)
+        }
+    };
+    let mut by_creation = imported.clone();
+    for i in 0..CREATED {
+        let name = format!("late{i:02}@example.com");
+        create(name.clone()).await;
+        by_creation.push(name);
+    }
+    let orders = |by_creation: &Vec<String>| {
+        let mut ascending = by_creation.clone();
+        ascending.sort();
+        let descending: Vec<String> = ascending.iter().rev().cloned().collect();
+        [
+            ("", by_creation.clone()),
+            ("&sortBy=userName", ascending),
+            ("&sortBy=userName&sortOrder=descending", descending),
+        ]
+    };
+    let deep_pages = |metrics: &str, start: &str| {
+        let name = format!("sqlite_deep_pages_total{{start=\"{start}\"}}");
+        series(metrics, &name).unwrap_or(0.0) as usize
+    };
+
+    let mut deep = 0;
+    for (order, expected) in orders(&by_creation) {
+        let mut paged = Vec::new();
+        for start in (1..=expected.len()).step_by(37) {
+            let (total, names) = page(order, start, 37).await;
+            assert_eq!(total, expected.len(), "{order} at {start}");
+            paged.extend(names);
+            deep += usize::from(start > 1);
+        }
+        assert_eq!(paged, expected, "{order}");
+        for start in [400, 12, 590, 251, 250, 601, 620, 630] {
+            let (_, names) = page(order, start, 25).await;
+            let end = expected.len().min(start - 1 + 25);
+            assert_eq!(names, expected[start - 1..end], "{order} at {start}");
+            deep += 1;
+        }
+        for start in [631, i64::MAX as usize] {
+            let (total, past_the_end) = page(order, start, 25).await;
+            assert_eq!((total, past_the_end.len()), (expected.len(), 0), "{order}");
+            deep += 1;
+        }
+    }
+    let metrics = scrape(&client, &server.base).await;
+    let from_key = deep_pages(&metrics, "key");
+    let from_offset = deep_pages(&metrics, "offset");
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(from_key + from_offset, deep, "{metrics}");
+            // All but a page before the first key and two past the end, in
+            // each order (and any read another connection took over).
+            let fallback = r#"sqlite_inline_reads_total{outcome="fallback"}"#;
+            let fallbacks = series(&metrics, fallback).unwrap_or(0.0) as usize;
+            assert!(from_key + 9 + fallbacks >= deep, "{metrics}");
+            assert!(from_key + 9 <= deep, "{metrics}");
+        }
+        Backend::Postgres => assert_eq!((from_key, from_offset), (0, 0), "{metrics}"),
+    }
+
+    // A write moves every position after it: a user created last whose
+    // userName sorts in the middle, and the first user created deleted.
+    let middle = "u299x@example.com".to_string();
+    create(middle.clone()).await;
+    by_creation.push(middle);
+    let first = client
+        .get(format!(
+            "{users}?filter=userName%20eq%20%22{}%22",
+            imported[0]
+        ))
+        .bearer_auth(crate::crash::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let id = first["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let deleted = client
+        .delete(format!("{users}/{id}"))
+        .bearer_auth(crate::crash::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    by_creation.remove(0);
+    for (order, expected) in orders(&by_creation) {
+        for start in [300, 40, 600] {
+            let (total, names) = page(order, start, 25).await;
+            assert_eq!(total, expected.len(), "{order} at {start}");
+            let end = expected.len().min(start - 1 + 25);
+            assert_eq!(names, expected[start - 1..end], "{order} at {start}");
+        }
+    }
+}
+
+/// A company large enough that counting its users takes longer than a page
+/// may take on the request's thread has its pages read through sqlx; they
+/// too start after a remembered sort key, and give the same users.
+async fn deep_pages_of_a_large_company_start_after_a_remembered_sort_key(backend: Backend) {
+    use std::io::Write;
+    let Some((database_url, _database)) = create_database(backend).await else {
+        return;
+    };
+    const USERS: usize = 50_000;
+    let by_creation: Vec<String> = (0..USERS)
+        .map(|i| format!("u{:05}@example.com", i * 7919 % USERS))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("users.jsonl");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&fixture).unwrap());
+    for name in &by_creation {
+        writeln!(file, "{}", json!({ "userName": name })).unwrap();
+    }
+    drop(file);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_teamtailor-scim"))
+        .args(["import", fixture.to_str().unwrap()])
+        .args(["--database-url", &database_url])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let server = crate::crash::start(&database_url).await;
+    let client = reqwest::Client::new();
+    let users = format!("{}/scim/v2/Users", server.base);
+    let mut by_user_name = by_creation.clone();
+    by_user_name.sort();
+    // Each deep page starts after the nearest key before it, unless that is
+    // further back than half its offset (30,001: the nearest is at 2,000).
+    let (mut from_keys, mut from_offsets) = (0, 0);
+    for (order, expected) in [("", &by_creation), ("&sortBy=userName", &by_user_name)] {
+        for start in [1, 1001, 2001, 30_001, 40_001, 49_501, 31_001] {
+            let url = format!("{users}?startIndex={start}&count=1000{order}");
+            let response = client.get(url).bearer_auth(crate::crash::TOKEN).send();
+            let page = response.await.unwrap().json::<Value>().await.unwrap();
+            assert_eq!(page["totalResults"], USERS, "{order} at {start}");
+            let names: Vec<&str> = (page["Resources"].as_array().unwrap().iter())
+                .map(|user| user["userName"].as_str().unwrap())
+                .collect();
+            let end = USERS.min(start - 1 + 1000);
+            assert_eq!(names, expected[start - 1..end], "{order} at {start}");
+            match start {
+                1 => {}
+                30_001 => from_offsets += 1,
+                _ => from_keys += 1,
+            }
+        }
+    }
+    let metrics = scrape(&client, &server.base).await;
+    let count = |name: &str| series(&metrics, name).unwrap_or(0.0) as usize;
+    let from_key = count(r#"sqlite_deep_pages_total{start="key"}"#);
+    let from_offset = count(r#"sqlite_deep_pages_total{start="offset"}"#);
+    match backend {
+        Backend::Sqlite => {
+            // Every page left the request's thread (its count went over
+            // budget, or its statement had at about its offset).
+            let over = count(r#"sqlite_inline_reads_total{outcome="over_budget"}"#);
+            let skipped = count(r#"sqlite_inline_reads_total{outcome="skipped"}"#);
+            assert_eq!(over + skipped, 14, "{metrics}");
+            assert_eq!(
+                (from_key, from_offset),
+                (from_keys, from_offsets),
+                "{metrics}"
+            );
+        }
+        Backend::Postgres => assert_eq!((from_key, from_offset), (0, 0), "{metrics}"),
     }
 }
 

@@ -33,6 +33,9 @@ use crate::teamtailor::User;
 /// to sqlx without trying, being like one over budget (`"skipped"`).
 const READS: &str = "sqlite_inline_reads_total";
 
+/// The database's version on a connection (as `list_statement` reads it).
+const DATA_VERSION: &str = "SELECT CAST(data_version AS TEXT) FROM pragma_data_version";
+
 /// Idle connections kept (one per thread reading at once is enough).
 const IDLE: usize = 8;
 
@@ -129,12 +132,7 @@ impl InlineReaders {
             },
         };
         if let Some(budget) = budget {
-            let mut left = budget;
-            let over = move || {
-                left = left.saturating_sub(1);
-                left == 0
-            };
-            reader.connection.progress_handler(CHECK_EVERY, Some(over));
+            set_budget(&reader.connection, budget);
         }
         let result = read(&reader.connection, &mut reader.totals);
         if budget.is_some() {
@@ -205,7 +203,7 @@ impl InlineReaders {
         }
         let budget = slow_key.map(|_| PAGE_BUDGET);
         let page = self.read(budget, |connection, totals| {
-            read_page(connection, totals, company_id, statement)
+            read_page(connection, totals, budget, company_id, statement)
         });
         if let (Err(Unread::OverBudget), Some(key)) = (&page, slow_key) {
             let mut slow = lock(&self.slow);
@@ -229,13 +227,38 @@ enum Unread {
 fn read_page(
     connection: &Connection,
     totals: &mut Totals,
+    budget: Option<u32>,
     company_id: i64,
     statement: &ListStatement,
 ) -> rusqlite::Result<UserPage> {
-    let remembered = statement
+    let mut remembered = statement
         .versioned
         .then(|| totals.get(company_id))
         .flatten();
+    // The company's total, if the database moved since it was counted here,
+    // is counted first within a budget of its own: a page that fits its
+    // budget still does once every connection has to count again (any
+    // write moves the version, a key's last use every few seconds).
+    if statement.versioned {
+        let version: Option<String> = first_value(connection, DATA_VERSION, &[])?;
+        if version.as_ref() != remembered.as_ref().map(|c| &c.data_version) {
+            // With the version it counted at (a commit may come between).
+            let sql = format!("SELECT ({}), ({DATA_VERSION})", statement.count_sql);
+            let mut count = prepare(connection, &sql, &[Value::Integer(company_id)])?;
+            let mut rows = count.raw_query();
+            let row = rows.next()?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let counted = Counted {
+                users: row.get::<_, i64>(0)? as u64,
+                data_version: row.get(1)?,
+            };
+            drop(rows);
+            totals.remember(company_id, counted.clone());
+            remembered = Some(counted);
+            if let Some(budget) = budget {
+                set_budget(connection, budget);
+            }
+        }
+    }
     let version = remembered.as_ref().map(|counted| &counted.data_version);
     let mut binds = vec![Value::Integer(company_id)];
     if statement.versioned {
@@ -284,12 +307,7 @@ fn read_page(
         None => {
             let count_binds =
                 &binds[..1 + usize::from(statement.versioned) + statement.count_binds.len()];
-            let mut count = prepare(connection, &statement.count_sql, count_binds)?;
-            let total = count
-                .raw_query()
-                .next()?
-                .map(|row| row.get::<_, i64>(0))
-                .transpose()?;
+            let total: Option<i64> = first_value(connection, &statement.count_sql, count_binds)?;
             total.unwrap_or(0) as u64
         }
     };
@@ -359,8 +377,30 @@ fn read_rows(
     Ok(read)
 }
 
+/// Stops the statements on `connection` once they have taken `budget`
+/// (see `PAGE_BUDGET`) from now on.
+fn set_budget(connection: &Connection, budget: u32) {
+    let mut left = budget;
+    let over = move || {
+        left = left.saturating_sub(1);
+        left == 0
+    };
+    connection.progress_handler(CHECK_EVERY, Some(over));
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The first column of the first row of a statement, if it has a row.
+fn first_value<T: rusqlite::types::FromSql>(
+    connection: &Connection,
+    sql: &str,
+    binds: &[Value],
+) -> rusqlite::Result<Option<T>> {
+    let mut statement = prepare(connection, sql, binds)?;
+    let mut rows = statement.raw_query();
+    rows.next()?.map(|row| row.get(0)).transpose()
 }
 
 /// A cached statement with `$N` bound to `binds[N - 1]`.

@@ -395,7 +395,9 @@ pub(super) fn list_statement(
     // (k1 = $a AND k2 > $b) UNION ALL (k1 > $a), each a seek in it (SQLite
     // plans a row value's range `(k1, k2) > ($a, $b)` as `k1 > $a` and tests
     // k2 on every row); then the page's users by id, in the ids' order
-    // (SQLite keeps the left side of a CROSS JOIN as the outer loop).
+    // (SQLite keeps the left side of a CROSS JOIN as the outer loop). It
+    // never counts: its rows hold only at the key's version, whose total
+    // is remembered (`$2`, that version, is bound but unused).
     let anchored_sql = seeks.then(|| {
         let after = if order.descending { "<" } else { ">" };
         let arms: Vec<String> = (0..order.seek.len())
@@ -414,7 +416,8 @@ pub(super) fn list_statement(
             })
             .collect();
         format!(
-            "SELECT {USER_COLUMNS}, {total}{keys} FROM ({} LIMIT ${n} OFFSET ${}) AS page \
+            "SELECT {USER_COLUMNS}, NULL AS total_results, {data_version} AS data_version{keys} \
+             FROM ({} LIMIT ${n} OFFSET ${}) AS page \
              CROSS JOIN users WHERE users.id = page.page_id AND users.company_id = $1",
             arms.join(" UNION ALL "),
             n + 1

@@ -311,9 +311,7 @@ fn read_page(
             total.unwrap_or(0) as u64
         }
     };
-    if statement.anchored_sql.is_some() && statement.offset > 0 {
-        super::anchors::count_deep_page(from_key);
-    }
+    statement.count_deep_page(from_key);
     Ok(UserPage {
         total,
         users: rows.users,

@@ -290,6 +290,14 @@ impl ListStatement {
         (skip <= self.offset / 2).then(|| (skip, key.to_vec()))
     }
 
+    /// Counts a deep page of a list that remembers keys, by whether it
+    /// started after one.
+    pub fn count_deep_page(&self, from_key: bool) {
+        if self.anchored_sql.is_some() && self.offset > 0 {
+            super::anchors::count_deep_page(from_key);
+        }
+    }
+
     /// Remembers the key of the last of `users` read at `data_version`.
     pub fn remember_last(
         &self,
@@ -1167,23 +1175,29 @@ macro_rules! impl_sql_store {
                 let start = self.remembered_totals(&mut reader, |totals| {
                     statement.start_after(company_id, totals, remembered.as_ref())
                 });
-                let mut rows = None;
+                // The version rows were read at, if the list is versioned.
+                let version_of = |rows: &[DbRow]| match (rows.first(), statement.versioned) {
+                    (Some(first), true) => first.try_get::<String, _>("data_version").map(Some),
+                    _ => Ok(None),
+                };
+                let mut read = None;
                 if let (Some((offset, key)), Some(sql)) = (&start, &statement.anchored_sql) {
-                    let read = bind_all(page(sql, *offset), key).fetch_all(&mut *reader).await?;
-                    let read_at = read.first().map(|row| row.try_get::<String, _>("data_version")).transpose()?;
+                    let rows = bind_all(page(sql, *offset), key).fetch_all(&mut *reader).await?;
+                    let read_at = version_of(&rows)?;
                     if read_at.is_some() && read_at.as_deref() == version {
-                        rows = Some(read);
+                        read = Some((rows, read_at));
                     }
                 }
-                if statement.anchored_sql.is_some() && statement.offset > 0 {
-                    crate::storage::anchors::count_deep_page(rows.is_some());
-                }
-                let rows = match rows {
-                    Some(rows) => rows,
-                    None => page(&statement.page_sql, statement.offset).fetch_all(&mut *reader).await?,
+                statement.count_deep_page(read.is_some());
+                let (rows, read_at) = match read {
+                    Some(read) => read,
+                    None => {
+                        let rows = page(&statement.page_sql, statement.offset).fetch_all(&mut *reader).await?;
+                        let read_at = version_of(&rows)?;
+                        (rows, read_at)
+                    }
                 };
-                if let (Some(first), Some(last), true) = (rows.first(), rows.last(), statement.anchored_sql.is_some()) {
-                    let data_version = first.try_get::<String, _>("data_version")?;
+                if let (Some(data_version), Some(last), true) = (&read_at, rows.last(), statement.anchored_sql.is_some()) {
                     let key = statement.key_texts.iter().enumerate().map(|(i, text)| {
                         let column = format!("key_{}", i + 1);
                         Ok(match text {
@@ -1192,15 +1206,14 @@ macro_rules! impl_sql_store {
                         })
                     }).collect::<Result<Vec<_>, sqlx::Error>>()?;
                     self.remembered_totals(&mut reader, |totals| {
-                        statement.remember_last(company_id, totals, &data_version, rows.len(), key)
+                        statement.remember_last(company_id, totals, data_version, rows.len(), key)
                     });
                 }
                 let first_total = rows
                     .first()
                     .map(|row| row.try_get::<Option<i64>, _>("total_results"))
                     .transpose()?;
-                if let (Some(Some(total)), true) = (first_total, statement.versioned) {
-                    let data_version = rows[0].try_get::<String, _>("data_version")?;
+                if let (Some(Some(total)), Some(data_version)) = (first_total, read_at) {
                     let counted = Counted { data_version, users: total as u64 };
                     self.remembered_totals(&mut reader, |totals| totals.remember(company_id, counted));
                 }

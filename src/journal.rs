@@ -42,10 +42,10 @@ pub struct JournalEntry {
     pub client: String,
     pub user_agent: Option<String>,
     /// Redacted, kept as the JSON text it was redacted to.
-    pub request_body: Option<Box<RawValue>>,
+    pub request_body: Option<Body>,
     pub status: u16,
     /// Kept as the JSON text it was answered with (never re-encoded).
-    pub response_body: Option<Box<RawValue>>,
+    pub response_body: Option<Body>,
     pub latency_ms: f64,
     pub user_id: Option<i64>,
     pub change: Option<Value>,
@@ -75,19 +75,77 @@ pub fn client_name(user_agent: Option<&str>) -> String {
     name.to_string()
 }
 
+/// A body as the journal keeps it: the JSON document it was, or text (a
+/// body cut to size, or one that is not JSON) shown as a JSON string.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Json(Box<RawValue>),
+    /// Never valid JSON (see [`Body::from_stored`]): a cut body ends in
+    /// `… (N bytes)`, which no JSON document can.
+    Text(String),
+}
+
+impl Body {
+    /// The text stored in the database: the JSON, or the text as it is (a
+    /// cut list page is not escaped into a JSON string on every request).
+    pub fn stored(&self) -> &str {
+        match self {
+            Body::Json(raw) => raw.get(),
+            Body::Text(text) => text,
+        }
+    }
+
+    /// A body read back: JSON if the stored text is JSON, else the text.
+    /// Entries written before text was stored as it is hold it as a JSON
+    /// string, which reads back the same.
+    pub fn from_stored(text: String) -> Body {
+        if serde_json::from_str::<&RawValue>(&text).is_ok() {
+            if let Ok(raw) = RawValue::from_string(text.clone()) {
+                return Body::Json(raw);
+            }
+        }
+        Body::Text(text)
+    }
+
+    /// Text that is not a cut: kept as a JSON string if, by chance, it is
+    /// JSON itself, so that it reads back as text.
+    fn text(text: String) -> Body {
+        if serde_json::from_str::<&RawValue>(&text).is_ok() {
+            if let Ok(raw) = serde_json::value::to_raw_value(&text) {
+                return Body::Json(raw);
+            }
+        }
+        Body::Text(text)
+    }
+
+    /// The start of a body of `len` bytes, marked as cut.
+    fn cut(start: &str, len: usize) -> Body {
+        Body::Text(format!("{start}… ({len} bytes)"))
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Body::Json(raw) => raw.serialize(serializer),
+            Body::Text(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
 /// A request body as stored: JSON with secrets replaced, cut to size. A body
 /// that is not JSON is kept only by its size: a secret in it (a password in
 /// a body with a trailing comma) cannot be found to redact.
-pub fn request_body(bytes: &[u8]) -> Option<Box<RawValue>> {
+pub fn request_body(bytes: &[u8]) -> Option<Body> {
     if bytes.is_empty() {
         return None;
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => redacted(value),
-        Err(_) => {
-            serde_json::value::to_raw_value(&format!("<unparseable body: {} bytes>", bytes.len()))
-                .ok()
-        }
+        Err(_) => Some(Body::Text(format!(
+            "<unparseable body: {} bytes>",
+            bytes.len()
+        ))),
     }
 }
 
@@ -96,36 +154,47 @@ pub fn request_body(bytes: &[u8]) -> Option<Box<RawValue>> {
 /// sent as, checked but not rebuilt; a long one is cut as text. `bytes` is
 /// the body or, for one longer than [`MAX_BODY`], its start; `len` is the
 /// length of the whole body.
-pub fn response_body(bytes: &[u8], len: usize) -> Option<Box<RawValue>> {
+pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
     if len == 0 {
         return None;
     }
-    if len <= MAX_BODY {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            if let Ok(raw) = RawValue::from_string(text.to_owned()) {
-                return Some(raw);
-            }
+    if len > MAX_BODY {
+        let start = &bytes[..MAX_BODY.min(bytes.len())];
+        return Some(Body::cut(&utf8_start(start), len));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => match RawValue::from_string(text.to_owned()) {
+            Ok(raw) => Some(Body::Json(raw)),
+            Err(_) => Some(Body::text(text.to_owned())),
+        },
+        Err(_) => Some(Body::text(String::from_utf8_lossy(bytes).into_owned())),
+    }
+}
+
+/// The text of a body's start: a character cut in two at its end is
+/// dropped, any other invalid byte replaced.
+fn utf8_start(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        Err(error) if error.error_len().is_none() => {
+            String::from_utf8_lossy(&bytes[..error.valid_up_to()])
+        }
+        Err(_) => {
+            let text = String::from_utf8_lossy(bytes);
+            text.trim_end_matches('\u{fffd}').to_owned().into()
         }
     }
-    let text = if len > MAX_BODY {
-        let text = String::from_utf8_lossy(&bytes[..MAX_BODY.min(bytes.len())]);
-        format!("{}… ({len} bytes)", text.trim_end_matches('\u{fffd}'))
-    } else {
-        String::from_utf8_lossy(bytes).into_owned()
-    };
-    serde_json::value::to_raw_value(&text).ok()
 }
 
 /// A document with secrets replaced, as its text, or that text cut to size
-/// (as a string) if it is long.
-fn redacted(mut value: Value) -> Option<Box<RawValue>> {
+/// (as text) if it is long.
+fn redacted(mut value: Value) -> Option<Body> {
     redact(&mut value);
     let text = value.to_string();
     if text.len() > MAX_BODY {
-        let cut = format!("{}… ({} bytes)", truncate(&text), text.len());
-        serde_json::value::to_raw_value(&cut).ok()
+        Some(Body::cut(truncate(&text), text.len()))
     } else {
-        RawValue::from_string(text).ok()
+        RawValue::from_string(text).ok().map(Body::Json)
     }
 }
 

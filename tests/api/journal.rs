@@ -17,6 +17,7 @@ both_backends!(
     records_requests_changes_and_redacts,
     retention_bounds_the_journal,
     large_bodies_are_cut,
+    a_cut_body_keeps_whole_characters,
     a_burst_of_large_bodies_is_written_whole,
     unparseable_bodies_are_kept_by_size_only,
     retention_removes_old_entries,
@@ -296,6 +297,57 @@ async fn large_bodies_are_cut(backend: Backend) {
         &body[body.len() - 40..]
     );
     assert!(body.len() < 17 * 1024);
+}
+
+/// A body cut inside a character keeps the characters before it whole:
+/// the journal shows exactly the start of what was sent.
+async fn a_cut_body_keeps_whole_characters(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    for i in 0..40 {
+        app.create_user(&json!({
+            "userName": format!("accent{i}@example.com"),
+            // Users of many lengths, odd and even: pages from different
+            // starts are cut at different places.
+            "title": format!("{}{}", "é".repeat(50 + i * 37 % 200), "x".repeat(i % 2)),
+            "name": {"formatted": "é".repeat(255)},
+        }))
+        .await;
+    }
+    let mut sent = Vec::new();
+    for start in 1..=20 {
+        let path = format!("/Users?startIndex={start}&count=20");
+        let text = app
+            .client
+            .get(app.scim(&path))
+            .header("Authorization", &app.key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        sent.push((path, text));
+    }
+    let split = |text: &str| !text.is_char_boundary(16 * 1024);
+    assert!(
+        sent.iter().any(|(_, text)| split(text)),
+        "some page is cut inside a character"
+    );
+    let written = entries(&app, "limit=100", 60).await;
+    for (path, text) in &sent {
+        let entry = written
+            .iter()
+            .find(|e| e["path"].as_str().unwrap().ends_with(path.as_str()))
+            .unwrap_or_else(|| panic!("{path} journaled"));
+        let mut end = 16 * 1024;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let expected = format!("{}… ({} bytes)", &text[..end], text.len());
+        assert_eq!(entry["response_body"].as_str(), Some(expected.as_str()));
+    }
 }
 
 /// More cut bodies at once than the writer takes in one batch (1 MiB):

@@ -33,9 +33,10 @@ pub struct JournalEntry {
     #[serde(skip)]
     pub company_id: i64,
     pub company: String,
-    #[serde(skip)]
+    /// Microseconds since the epoch; shown as an RFC 3339 `time` (formatted
+    /// when an entry is shown, not on every request).
+    #[serde(rename = "time", serialize_with = "serialize_time")]
     pub at: i64,
-    pub time: String,
     pub request_id: Option<String>,
     pub method: String,
     pub path: String,
@@ -44,7 +45,7 @@ pub struct JournalEntry {
     /// Redacted, kept as the JSON text it was redacted to.
     pub request_body: Option<Body>,
     pub status: u16,
-    /// Kept as the JSON text it was answered with (never re-encoded).
+    /// Kept as the text it was answered with (never re-encoded).
     pub response_body: Option<Body>,
     pub latency_ms: f64,
     pub user_id: Option<i64>,
@@ -75,60 +76,40 @@ pub fn client_name(user_agent: Option<&str>) -> String {
     name.to_string()
 }
 
-/// A body as the journal keeps it: the JSON document it was, or text (a
-/// body cut to size, or one that is not JSON) shown as a JSON string.
-#[derive(Debug, Clone)]
-pub enum Body {
-    Json(Box<RawValue>),
-    /// Never valid JSON (see [`Body::from_stored`]): a cut body ends in
-    /// `… (N bytes)`, which no JSON document can.
-    Text(String),
+fn serialize_time<S: serde::Serializer>(at: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_time(*at))
 }
 
+/// A body as the journal keeps it, as stored: the JSON document it was, or
+/// text (a body cut to size, or one that is not JSON). Which of the two is
+/// decided when an entry is shown (text as a JSON string), so recording a
+/// request neither checks its answer's JSON nor escapes a cut list page.
+/// Cut text ends in `… (N bytes)`, which no JSON document can. Entries
+/// written before text was stored as it is hold it as a JSON string, which
+/// shows the same.
+#[derive(Debug, Clone)]
+pub struct Body(String);
+
 impl Body {
-    /// The text stored in the database: the JSON, or the text as it is (a
-    /// cut list page is not escaped into a JSON string on every request).
     pub fn stored(&self) -> &str {
-        match self {
-            Body::Json(raw) => raw.get(),
-            Body::Text(text) => text,
-        }
+        &self.0
     }
 
-    /// A body read back: JSON if the stored text is JSON, else the text.
-    /// Entries written before text was stored as it is hold it as a JSON
-    /// string, which reads back the same.
     pub fn from_stored(text: String) -> Body {
-        if serde_json::from_str::<&RawValue>(&text).is_ok() {
-            if let Ok(raw) = RawValue::from_string(text.clone()) {
-                return Body::Json(raw);
-            }
-        }
-        Body::Text(text)
-    }
-
-    /// Text that is not a cut: kept as a JSON string if, by chance, it is
-    /// JSON itself, so that it reads back as text.
-    fn text(text: String) -> Body {
-        if serde_json::from_str::<&RawValue>(&text).is_ok() {
-            if let Ok(raw) = serde_json::value::to_raw_value(&text) {
-                return Body::Json(raw);
-            }
-        }
-        Body::Text(text)
+        Body(text)
     }
 
     /// The start of a body of `len` bytes, marked as cut.
     fn cut(start: &str, len: usize) -> Body {
-        Body::Text(format!("{start}… ({len} bytes)"))
+        Body(format!("{start}… ({len} bytes)"))
     }
 }
 
 impl Serialize for Body {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Body::Json(raw) => raw.serialize(serializer),
-            Body::Text(text) => serializer.serialize_str(text),
+        match serde_json::from_str::<&RawValue>(&self.0) {
+            Ok(json) => json.serialize(serializer),
+            Err(_) => serializer.serialize_str(&self.0),
         }
     }
 }
@@ -142,16 +123,13 @@ pub fn request_body(bytes: &[u8]) -> Option<Body> {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => redacted(value),
-        Err(_) => Some(Body::Text(format!(
-            "<unparseable body: {} bytes>",
-            bytes.len()
-        ))),
+        Err(_) => Some(Body(format!("<unparseable body: {} bytes>", bytes.len()))),
     }
 }
 
 /// A response body as stored: the server's own answers carry no secrets (a
-/// password is never echoed), so a JSON answer is kept as the text it was
-/// sent as, checked but not rebuilt; a long one is cut as text. `bytes` is
+/// password is never echoed), so an answer is kept as the text it was sent
+/// as; a long one is cut. `bytes` is
 /// the body or, for one longer than [`MAX_BODY`], its start; `len` is the
 /// length of the whole body.
 pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
@@ -162,13 +140,7 @@ pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
         let start = &bytes[..MAX_BODY.min(bytes.len())];
         return Some(Body::cut(&utf8_start(start), len));
     }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => match RawValue::from_string(text.to_owned()) {
-            Ok(raw) => Some(Body::Json(raw)),
-            Err(_) => Some(Body::text(text.to_owned())),
-        },
-        Err(_) => Some(Body::text(String::from_utf8_lossy(bytes).into_owned())),
-    }
+    Some(Body(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 /// The text of a body's start: a character cut in two at its end is
@@ -194,7 +166,7 @@ fn redacted(mut value: Value) -> Option<Body> {
     if text.len() > MAX_BODY {
         Some(Body::cut(truncate(&text), text.len()))
     } else {
-        RawValue::from_string(text).ok().map(Body::Json)
+        Some(Body(text))
     }
 }
 
@@ -538,8 +510,4 @@ async fn enforce_retention(store: Arc<Database>, retention: Retention) {
             tracing::warn!(%error, "could not prune the journal");
         }
     }
-}
-
-pub fn entry_time(at: i64) -> String {
-    format_time(at)
 }

@@ -102,7 +102,6 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
         company_id: caller.company_id,
         company: caller.company_slug.clone(),
         at,
-        time: crate::journal::entry_time(at),
         request_id,
         method,
         user_id: change

@@ -20,9 +20,13 @@ use crate::teamtailor::mapping::ScimUser;
 use crate::teamtailor::{mapping, User, UserData};
 
 use super::extract::ScimJson;
-use super::{scim_base_url, scim_json, scim_json_text, AppState};
+use super::{json_bytes, scim_base_url, scim_json, scim_json_text, AppState};
 use crate::auth::Caller;
 use crate::http::extract::Segment;
+
+/// About what a user takes as SCIM JSON (~700 bytes with work email and
+/// phone): the buffer a response is written into, per user.
+const RESOURCE_BYTES: usize = 1024;
 
 /// Teamtailor ids are positive integers; anything else names no user.
 fn user_id(id: &str) -> Result<i64, ScimError> {
@@ -34,7 +38,7 @@ fn user_id(id: &str) -> Result<i64, ScimError> {
 
 fn user_response(status: StatusCode, user: &User, base: &str, projection: &Projection) -> Response {
     let mut response = if projection.is_identity() {
-        match serde_json::to_string(&ScimUser::new(user, base)) {
+        match json_bytes(&ScimUser::new(user, base), RESOURCE_BYTES) {
             Ok(body) => scim_json_text(status, body),
             Err(e) => return ScimError::Internal(e.to_string()).into_response(),
         }
@@ -492,26 +496,23 @@ async fn respond_list(
     };
     let base = scim_base_url(state, headers);
     let start_index = request.cursor.is_none().then_some(paging.start_index);
+    let capacity = 256 + RESOURCE_BYTES * page.users.len();
     let body = if request.projection.is_identity() {
         let resources: Vec<ScimUser> = page.users.iter().map(|u| ScimUser::new(u, &base)).collect();
-        serde_json::to_string(&ListBody::new(
-            page.total,
-            start_index,
-            &resources,
-            next_cursor,
-        ))
+        json_bytes(
+            &ListBody::new(page.total, start_index, &resources, next_cursor),
+            capacity,
+        )
     } else {
         let resources: Vec<Value> = page
             .users
             .iter()
             .map(|u| project(mapping::to_scim(u, &base), &request.projection))
             .collect();
-        serde_json::to_string(&ListBody::new(
-            page.total,
-            start_index,
-            &resources,
-            next_cursor,
-        ))
+        json_bytes(
+            &ListBody::new(page.total, start_index, &resources, next_cursor),
+            capacity,
+        )
     };
     let body = body.map_err(|e| ScimError::Internal(e.to_string()))?;
     Ok(scim_json_text(StatusCode::OK, body))

@@ -129,9 +129,8 @@ pub fn request_body(bytes: &[u8]) -> Option<Body> {
 
 /// A response body as stored: the server's own answers carry no secrets (a
 /// password is never echoed), so an answer is kept as the text it was sent
-/// as; a long one is cut. `bytes` is
-/// the body or, for one longer than [`MAX_BODY`], its start; `len` is the
-/// length of the whole body.
+/// as; a long one is cut. `bytes` is the body or, for one longer than
+/// [`MAX_BODY`], its start; `len` is the length of the whole body.
 pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
     if len == 0 {
         return None;

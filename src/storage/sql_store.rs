@@ -923,7 +923,7 @@ macro_rules! impl_sql_store {
                             company_id: row.try_get(1)?,
                             company: row.try_get(2)?,
                             at,
-                                                request_id: row.try_get(4)?,
+                            request_id: row.try_get(4)?,
                             method: row.try_get(5)?,
                             path: row.try_get(6)?,
                             client: row.try_get(7)?,

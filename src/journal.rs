@@ -99,8 +99,10 @@ impl Body {
         Body(text)
     }
 
-    /// The start of a body of `len` bytes, marked as cut.
-    fn cut(start: &str, len: usize) -> Body {
+    /// The first [`MAX_BODY`] bytes of a body of `len` bytes (`bytes` holds
+    /// at least those), marked as cut.
+    fn cut(bytes: &[u8], len: usize) -> Body {
+        let start = utf8_start(&bytes[..MAX_BODY.min(bytes.len())]);
         Body(format!("{start}… ({len} bytes)"))
     }
 }
@@ -136,8 +138,7 @@ pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
         return None;
     }
     if len > MAX_BODY {
-        let start = &bytes[..MAX_BODY.min(bytes.len())];
-        return Some(Body::cut(&utf8_start(start), len));
+        return Some(Body::cut(bytes, len));
     }
     Some(Body(String::from_utf8_lossy(bytes).into_owned()))
 }
@@ -163,18 +164,10 @@ fn redacted(mut value: Value) -> Option<Body> {
     redact(&mut value);
     let text = value.to_string();
     if text.len() > MAX_BODY {
-        Some(Body::cut(truncate(&text), text.len()))
+        Some(Body::cut(text.as_bytes(), text.len()))
     } else {
         Some(Body(text))
     }
-}
-
-fn truncate(text: &str) -> &str {
-    let mut end = MAX_BODY.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 fn is_secret(key: &str) -> bool {

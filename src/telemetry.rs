@@ -2,6 +2,8 @@
 //! one JSON object per line with `TEAMTAILOR_SCIM_LOG_FORMAT=json`. Request
 //! lines carry the request id (`x-request-id`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 pub const LOG_FORMAT_VAR: &str = "TEAMTAILOR_SCIM_LOG_FORMAT";
@@ -11,6 +13,9 @@ pub fn init() {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only on a terminal: a log file or collector gets plain text
+        // (and every request's span is formatted without escape codes).
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let json = std::env::var(LOG_FORMAT_VAR).is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = if json {

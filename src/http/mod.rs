@@ -13,6 +13,7 @@ pub mod journal;
 mod oauth;
 mod openapi;
 pub mod operations;
+mod request_id;
 mod scim_users;
 pub mod serve;
 mod ui;
@@ -28,7 +29,7 @@ use axum::Router;
 use serde_json::Value;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 
@@ -99,7 +100,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             ServiceBuilder::new()
                 // An incoming x-request-id is kept, else one is made; it is
                 // in every log line of the request and echoed on the response.
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(SetRequestIdLayer::x_request_id(request_id::NewRequestId))
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                     let request_id = request
                         .headers()

@@ -62,19 +62,67 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// Counts requests and records their latency by route pattern and status.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    RequestMetrics::with(&method, route, status, |metrics| {
+        metrics.count.increment(1);
+        metrics.latency.record(started.elapsed().as_secs_f64());
+    });
     response
+}
+
+/// One method, route and status's handles, kept by each thread: finding a
+/// metric by its name and labels builds and hashes its key every time.
+struct RequestMetrics {
+    method: axum::http::Method,
+    route: Box<str>,
+    status: u16,
+    count: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+/// Handles kept per thread; routes are patterns, so few combinations occur.
+const KEPT_METRICS: usize = 256;
+
+impl RequestMetrics {
+    fn with(method: &axum::http::Method, route: &str, status: u16, f: impl FnOnce(&Self)) {
+        thread_local! {
+            static KEPT: std::cell::RefCell<Vec<RequestMetrics>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        KEPT.with_borrow_mut(|kept| {
+            let found = kept
+                .iter()
+                .position(|m| m.status == status && m.method == method && *m.route == *route);
+            match found {
+                Some(i) => f(&kept[i]),
+                None => {
+                    let metrics = RequestMetrics::new(method, route, status);
+                    f(&metrics);
+                    if kept.len() < KEPT_METRICS {
+                        kept.push(metrics);
+                    }
+                }
+            }
+        });
+    }
+
+    fn new(method: &axum::http::Method, route: &str, status: u16) -> Self {
+        let labels = [
+            ("method", method.to_string()),
+            ("route", route.to_string()),
+            ("status", status.to_string()),
+        ];
+        RequestMetrics {
+            method: method.clone(),
+            route: route.into(),
+            status,
+            count: metrics::counter!("http_requests_total", &labels),
+            latency: metrics::histogram!("http_request_duration_seconds", &labels),
+        }
+    }
 }
 
 pub async fn metrics_endpoint(State(state): State<AppState>) -> Response {

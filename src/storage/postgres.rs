@@ -107,7 +107,10 @@ impl super::totals::RememberedTotals<PoolConnection<sqlx::Postgres>> for Postgre
 }
 
 fn journal_insert(rows: usize) -> String {
-    super::sql_store::insert_journal_sql("INSERT", rows, |n| format!("${n}"))
+    super::sql_store::insert_journal_sql("INSERT", rows, |sql, n| {
+        use std::fmt::Write;
+        let _ = write!(sql, "${n}");
+    })
 }
 
 /// Users per import statement (35 parameters each, of at most 65,535).

@@ -126,26 +126,30 @@ pub(super) fn import_users_sql(rows: usize) -> String {
 }
 
 /// A multi-row INSERT of `rows` journal entries: `verb` first, then each
-/// value as `placeholder(n)`, `n` counting from 1.
+/// value's placeholder written by `placeholder(sql, n)`, `n` counting from 1.
 pub(super) fn insert_journal_sql(
     verb: &str,
     rows: usize,
-    placeholder: impl Fn(usize) -> String,
+    placeholder: impl Fn(&mut String, usize),
 ) -> String {
     const COLUMNS: usize = 14;
-    let tuples: Vec<String> = (0..rows)
-        .map(|r| {
-            let p: Vec<String> = (1..=COLUMNS)
-                .map(|c| placeholder(r * COLUMNS + c))
-                .collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    format!(
+    // Built in one string: the writer builds one for every batch.
+    let mut sql = format!(
         "{verb} INTO journal (company_id, at, request_id, method, path, client, user_agent, \
-         request_body, status, response_body, latency_micros, user_id, change, fault) VALUES {}",
-        tuples.join(", ")
-    )
+         request_body, status, response_body, latency_micros, user_id, change, fault) VALUES "
+    );
+    sql.reserve(rows * COLUMNS * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=COLUMNS {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            placeholder(&mut sql, r * COLUMNS + c);
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 pub(super) fn insert_user_sql() -> String {

@@ -271,7 +271,7 @@ impl super::totals::RememberedTotals<super::connections::Connection<'_>> for Sql
 /// rows then needs no statement journal (a copy of every page it changes,
 /// to undo the statement alone); a failed batch rolls back whole anyway.
 fn journal_insert(rows: usize) -> String {
-    super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |_| "?".to_owned())
+    super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |sql, _| sql.push('?'))
 }
 
 /// How long a connection waits for a lock another holds.

@@ -9,6 +9,7 @@ use crate::helpers::{
 
 both_backends!(
     metrics_expose_requests_latency_and_users,
+    requests_are_counted_by_method_route_and_status,
     request_ids_are_kept_or_made,
     health_and_readiness;
     backend: reads_of_one_user_are_answered_on_the_request_thread,
@@ -635,6 +636,45 @@ async fn metrics_expose_requests_latency_and_users(app: TestApp) {
     assert!(text.contains("journal_queued_entries "), "{text}");
 }
 
+/// Each method, route and status is a series of its own, counting exactly
+/// its requests (a method made up for this test, so that no other test
+/// running at the same time adds to its series).
+async fn requests_are_counted_by_method_route_and_status(app: TestApp) {
+    let method = format!("COUNTED{}", rand::random::<u32>());
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut sent = std::collections::HashMap::new();
+    for (path, times) in [("/Users", 3), ("/Users?filter=%FF", 2), ("/Users/12", 4)] {
+        for _ in 0..times {
+            let response = app
+                .client
+                .request(method.clone(), app.scim(path))
+                .bearer_auth(&app.key)
+                .send()
+                .await
+                .unwrap();
+            let route = if path.starts_with("/Users/") {
+                "/scim/v2/Users/{id}"
+            } else {
+                "/scim/v2/Users"
+            };
+            *sent.entry((route, response.status().as_u16())).or_insert(0) += 1;
+        }
+    }
+    let statuses: std::collections::HashSet<u16> = sent.keys().map(|(_, s)| *s).collect();
+    assert!(statuses.len() >= 2, "two statuses on one route: {sent:?}");
+    let metrics = scrape(&app.client, &app.address).await;
+    for ((route, status), count) in &sent {
+        let name = format!(
+            r#"http_requests_total{{method="{method}",route="{route}",status="{status}"}}"#
+        );
+        assert_eq!(
+            series(&metrics, &name),
+            Some(*count as f64),
+            "{name}\n{metrics}"
+        );
+    }
+}
+
 async fn request_ids_are_kept_or_made(app: TestApp) {
     let kept = app
         .client
@@ -645,9 +685,27 @@ async fn request_ids_are_kept_or_made(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "trace-me-123");
-    let made = app.get("/Users").await;
-    let id = made.headers()["x-request-id"].to_str().unwrap();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let mut made = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let response = app.get("/Users").await;
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // A random (version 4) UUID in lower case.
+        let groups: Vec<&str> = id.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        assert_eq!(lengths, [8, 4, 4, 4, 12], "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            "{id}"
+        );
+        assert!(groups[2].starts_with('4'), "{id}");
+        assert!("89ab".contains(&groups[3][..1]), "{id}");
+        made.insert(id);
+    }
+    assert_eq!(made.len(), 20, "every request gets an id of its own");
 }
 
 async fn health_and_readiness(app: TestApp) {

@@ -72,15 +72,16 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
     response
 }
 
+/// The error the surface itself answers with for `status` (the same code,
+/// title and headers as a real one), with `detail` saying it was injected.
 fn surface_error(api: bool, status: u16, detail: &str) -> Response {
     if api {
-        let status = StatusCode::from_u16(status).expect("a valid status");
-        let (code, title) = match status.as_u16() {
-            429 => ("too_many_requests", "Too Many Requests"),
-            503 => ("service_unavailable", "Service Unavailable"),
-            _ => ("internal_server_error", "Internal Server Error"),
-        };
-        return ApiError::new(status, code, title, detail).into_response();
+        return match status {
+            429 => ApiError::too_many_requests(detail),
+            503 => ApiError::unavailable(detail),
+            _ => ApiError::internal(detail),
+        }
+        .into_response();
     }
     match status {
         429 => ScimError::TooManyRequests(detail.into()),

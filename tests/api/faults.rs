@@ -47,6 +47,20 @@ async fn api_users(app: &TestApp) -> reqwest::Response {
         .unwrap()
 }
 
+/// An injected Teamtailor API error is the one the server itself answers
+/// with for that status (the same code and title: a connector's handling
+/// of a real outage is what it rehearses), its detail saying it was injected.
+fn assert_api_fault(body: &Value, status: &str, code: &str, title: &str) {
+    let error = &body["errors"][0];
+    assert_eq!(error["status"], status, "{body}");
+    assert_eq!(error["code"], code, "{body}");
+    assert_eq!(error["title"], title, "{body}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("injected"),
+        "{body}"
+    );
+}
+
 async fn faults_answer_in_each_surfaces_format(backend: Backend) {
     let Some(app) = app(backend).await else {
         return;
@@ -71,7 +85,7 @@ async fn faults_answer_in_each_surfaces_format(backend: Backend) {
     assert_eq!(api.status(), 429);
     assert_eq!(api.headers()["retry-after"], "7");
     let api: Value = api.json().await.unwrap();
-    assert_eq!(api["errors"][0]["status"], "429");
+    assert_api_fault(&api, "429", "too_many_requests", "Too Many Requests");
     // Another company is not affected.
     assert_eq!(
         app.send_as(&other, Method::GET, "/Users", None)
@@ -82,6 +96,8 @@ async fn faults_answer_in_each_surfaces_format(backend: Backend) {
 
     set_faults(&app, "default", &json!({"server_error": 1.0})).await;
     assert_scim_error(app.get("/Users").await, 500, None).await;
+    let api: Value = api_users(&app).await.json().await.unwrap();
+    assert_api_fault(&api, "500", "internal_error", "Internal Server Error");
     set_faults(&app, "default", &json!({"unavailable": 1.0})).await;
     assert_scim_error(
         app.post_user(&json!({"userName": "x@example.com"})).await,
@@ -89,7 +105,11 @@ async fn faults_answer_in_each_surfaces_format(backend: Backend) {
         None,
     )
     .await;
-    assert_eq!(api_users(&app).await.status(), 503);
+    let api = api_users(&app).await;
+    assert_eq!(api.status(), 503);
+    assert_eq!(api.headers()["retry-after"], "5");
+    let api: Value = api.json().await.unwrap();
+    assert_api_fault(&api, "503", "unavailable", "Service Unavailable");
 
     // Injected answers are marked in the journal.
     let mut marked = Vec::new();
@@ -108,12 +128,13 @@ async fn faults_answer_in_each_surfaces_format(backend: Backend) {
             .await
             .unwrap();
         marked = journal["entries"].as_array().unwrap().clone();
-        if marked.len() >= 3 {
+        if marked.len() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(marked.len(), 3);
+    // SCIM's 500 and 503, the Teamtailor API's 500 and 503.
+    assert_eq!(marked.len(), 4);
     assert!(marked
         .iter()
         .all(|e| e["fault"].as_str().unwrap().contains("(injected)")));

@@ -813,6 +813,9 @@ async fn a_database_outage_is_503_and_never_a_failed_login() {
         assert_eq!(response.headers()["retry-after"], "5");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["status"], "503");
+        // As an injected 503 answers (tests/api/faults.rs).
+        assert_eq!(body["errors"][0]["code"], "unavailable");
+        assert_eq!(body["errors"][0]["title"], "Service Unavailable");
     }
     allow_connections(&app, true).await;
     // Back: the pool reconnects and the key is accepted, not blocked.

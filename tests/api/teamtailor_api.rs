@@ -682,7 +682,10 @@ async fn rate_limits_are_announced_and_enforced(backend: Backend) {
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(refused.headers()["x-rate-limit-remaining"], "0");
     assert!(refused.headers().contains_key("x-rate-limit-reset"));
-    assert_api_error(refused, 429).await;
+    let body = assert_api_error(refused, 429).await;
+    // As an injected 429 answers (tests/api/faults.rs).
+    assert_eq!(body["errors"][0]["code"], "too_many_requests");
+    assert_eq!(body["errors"][0]["title"], "Too Many Requests");
     // Limits are per key, and every answer announces them.
     let other = app.key_for("default", &[Scope::ApiAdmin]).await;
     let created = app

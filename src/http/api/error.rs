@@ -46,6 +46,36 @@ impl ApiError {
         )
     }
 
+    /// 429: over the rate limit, or blocked after failed logins.
+    pub fn too_many_requests(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "Too Many Requests",
+            detail,
+        )
+    }
+
+    /// 503: the database is away or busy (`Retry-After` is added).
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service Unavailable",
+            detail,
+        )
+    }
+
+    /// 500: a failure of ours.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal Server Error",
+            detail,
+        )
+    }
+
     pub fn unprocessable(errors: &[InvalidAttribute]) -> Self {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -102,21 +132,11 @@ impl From<StoreError> for ApiError {
             }
             error if error.is_transient() => {
                 tracing::warn!(%error, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service Unavailable",
-                    "the database is busy; retry shortly",
-                )
+                ApiError::unavailable("the database is busy; retry shortly")
             }
             other => {
                 tracing::error!(error = %other, "storage failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "Internal Server Error",
-                    "internal storage error; see the server log",
-                )
+                ApiError::internal("internal storage error; see the server log")
             }
         }
     }

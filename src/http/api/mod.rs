@@ -92,24 +92,15 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         }
         Err(AuthFailure::Blocked(wait)) => {
             return blocked(
-                ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_requests",
-                    "Too Many Requests",
-                    format!("too many failed authentication attempts from this address; retry in {wait} seconds"),
-                )
+                ApiError::too_many_requests(format!(
+                    "too many failed authentication attempts from this address; retry in {wait} seconds"
+                ))
                 .into_response(),
                 wait,
             )
         }
         Err(AuthFailure::Unavailable) => {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "Service Unavailable",
-                super::auth::KEY_UNCHECKED,
-            )
-            .into_response()
+            return ApiError::unavailable(super::auth::KEY_UNCHECKED).into_response()
         }
     };
     let decision = state
@@ -117,10 +108,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         .as_ref()
         .map(|l| l.check(caller.principal));
     let mut response = if decision.is_some_and(|d| !d.allowed) {
-        let mut response = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "Too Many Requests",
+        let mut response = ApiError::too_many_requests(
             "rate limit exceeded for this API key; see X-Rate-Limit-Reset",
         )
         .into_response();

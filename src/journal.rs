@@ -95,6 +95,11 @@ impl Body {
         &self.0
     }
 
+    /// The stored text, given up to the store (which binds it as it is).
+    pub fn into_stored(self) -> String {
+        self.0
+    }
+
     pub fn from_stored(text: String) -> Body {
         Body(text)
     }
@@ -133,14 +138,18 @@ pub fn request_body(bytes: &[u8]) -> Option<Body> {
 /// password is never echoed), so an answer is kept as the text it was sent
 /// as; a long one is cut. `bytes` is the body or, for one longer than
 /// [`MAX_BODY`], its start; `len` is the length of the whole body.
-pub fn response_body(bytes: &[u8], len: usize) -> Option<Body> {
+pub fn response_body(bytes: bytes::Bytes, len: usize) -> Option<Body> {
     if len == 0 {
         return None;
     }
     if len > MAX_BODY {
-        return Some(Body::cut(bytes, len));
+        return Some(Body::cut(&bytes, len));
     }
-    Some(Body(String::from_utf8_lossy(bytes).into_owned()))
+    // The answer's own buffer once it has been sent (no copy), as text.
+    Some(Body(match String::from_utf8(Vec::from(bytes)) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    }))
 }
 
 /// The text of a body's start: a character cut in two at its end is
@@ -436,8 +445,9 @@ async fn write_batches(
             })
             .await
             .unwrap_or_default();
-            if let Err(error) = store.insert_journal(&batch).await {
-                tracing::warn!(%error, entries = batch.len(), "could not write journal entries");
+            let entries = batch.len();
+            if let Err(error) = store.insert_journal(batch).await {
+                tracing::warn!(%error, entries, "could not write journal entries");
             }
         }
         // A short batch drained the queue: wait for more to gather, or for
@@ -464,7 +474,7 @@ fn redacted_entry(pending: Pending, live: &broadcast::Sender<JournalEntry>) -> J
         response_len,
     } = pending;
     entry.request_body = self::request_body(&request_body);
-    entry.response_body = self::response_body(&response_body, response_len);
+    entry.response_body = self::response_body(response_body, response_len);
     if live.receiver_count() > 0 {
         let _ = live.send(entry.clone());
     }

@@ -265,9 +265,10 @@ pub trait Store: Send + Sync {
     /// Bumped by the database on every change that can end a key's use.
     fn key_generation(&self) -> impl Future<Output = StoreResult<i64>> + Send;
 
+    /// Takes the entries: their text is bound as it is, not copied.
     fn insert_journal(
         &self,
-        entries: &[JournalEntry],
+        entries: Vec<JournalEntry>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     fn list_journal(
         &self,
@@ -492,7 +493,7 @@ impl Store for Database {
     async fn key_generation(&self) -> StoreResult<i64> {
         delegate!(self, s => s.key_generation())
     }
-    async fn insert_journal(&self, entries: &[JournalEntry]) -> StoreResult<()> {
+    async fn insert_journal(&self, entries: Vec<JournalEntry>) -> StoreResult<()> {
         delegate!(self, s => s.insert_journal(entries))
     }
     async fn list_journal(&self, query: &JournalQuery) -> StoreResult<Vec<JournalEntry>> {

@@ -835,29 +835,31 @@ macro_rules! impl_sql_store {
                 Ok(row.try_get(0)?)
             }
 
-            async fn insert_journal(&self, entries: &[crate::journal::JournalEntry]) -> StoreResult<()> {
+            async fn insert_journal(&self, entries: Vec<crate::journal::JournalEntry>) -> StoreResult<()> {
                 let mut transaction = self.journal_writer.begin().await?;
                 // Multi-row statements: the writer (SQLite has one) is held for
                 // as few round trips as possible.
-                for chunk in entries.chunks($journal_rows) {
+                let mut entries = entries.into_iter().peekable();
+                while entries.peek().is_some() {
+                    let chunk: Vec<_> = entries.by_ref().take($journal_rows).collect();
                     let sql = $journal_insert(chunk.len());
                     let mut query = sqlx::query(&sql);
                     for e in chunk {
                         query = query
                             .bind(e.company_id)
                             .bind(e.at)
-                            .bind(e.request_id.as_deref())
-                            .bind(e.method.as_str())
-                            .bind(e.path.as_str())
-                            .bind(e.client.as_str())
-                            .bind(e.user_agent.as_deref())
-                            .bind(e.request_body.as_ref().map(|b| b.stored()))
+                            .bind(e.request_id)
+                            .bind(e.method)
+                            .bind(e.path)
+                            .bind(e.client)
+                            .bind(e.user_agent)
+                            .bind(e.request_body.map(|b| b.into_stored()))
                             .bind(i32::from(e.status))
-                            .bind(e.response_body.as_ref().map(|b| b.stored()))
+                            .bind(e.response_body.map(|b| b.into_stored()))
                             .bind((e.latency_ms * 1000.0) as i64)
                             .bind(e.user_id)
-                            .bind(e.change.as_ref().map(|v| v.to_string()))
-                            .bind(e.fault.as_deref());
+                            .bind(e.change.map(|v| v.to_string()))
+                            .bind(e.fault);
                     }
                     query.execute(&mut *transaction).await?;
                 }

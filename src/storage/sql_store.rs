@@ -839,11 +839,19 @@ macro_rules! impl_sql_store {
                 let mut transaction = self.journal_writer.begin().await?;
                 // Multi-row statements: the writer (SQLite has one) is held for
                 // as few round trips as possible.
+                // Every chunk but the last is full: their statement is built once.
+                let mut full = None;
                 let mut entries = entries.into_iter().peekable();
                 while entries.peek().is_some() {
                     let chunk: Vec<_> = entries.by_ref().take($journal_rows).collect();
-                    let sql = $journal_insert(chunk.len());
-                    let mut query = sqlx::query(&sql);
+                    let last;
+                    let sql: &str = if chunk.len() == $journal_rows {
+                        full.get_or_insert_with(|| $journal_insert($journal_rows))
+                    } else {
+                        last = $journal_insert(chunk.len());
+                        &last
+                    };
+                    let mut query = sqlx::query(sql);
                     for e in chunk {
                         query = query
                             .bind(e.company_id)

@@ -2,6 +2,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY .cargo .cargo
 COPY migrations migrations
 COPY src src
 RUN cargo build --release --locked --bin teamtailor-scim

@@ -180,3 +180,24 @@ mod split {
         moved
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Each connection's page cache has a mutex of its own: SQLite is built
+    /// without SQLITE_ENABLE_MEMORY_MANAGEMENT (`.cargo/config.toml`).
+    #[test]
+    fn page_caches_are_not_shared_between_connections() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        let shared: bool = connection
+            .query_row(
+                "SELECT sqlite_compileoption_used('ENABLE_MEMORY_MANAGEMENT')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(
+            !shared,
+            "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: LIBSQLITE3_FLAGS from .cargo/config.toml was not applied"
+        );
+    }
+}

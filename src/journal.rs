@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::storage::{now_micros, Database, Store};
-use crate::teamtailor::mapping::format_time;
+use crate::teamtailor::mapping::Time;
 use crate::teamtailor::User;
 
 const QUEUE: usize = 10_000;
@@ -77,7 +77,7 @@ pub fn client_name(user_agent: Option<&str>) -> String {
 }
 
 fn serialize_time<S: serde::Serializer>(at: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_time(*at))
+    Time(*at).serialize(serializer)
 }
 
 /// A body as the journal keeps it, as stored: the JSON document it was, or

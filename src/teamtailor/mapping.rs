@@ -1,13 +1,18 @@
 //! SCIM <-> Teamtailor: how a provisioned User becomes a Teamtailor user and back.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::scim::resource::UserRequest;
 use crate::scim::schema::{TEAMTAILOR_USER_SCHEMA, USER_SCHEMA};
 
+use super::user::ETag;
 use super::{Micros, Role, User, UserData};
 
 /// A user created through SCIM: role `user` when active (the default), else `no_access`.
@@ -31,9 +36,63 @@ pub fn replace(current: &UserData, request: UserRequest) -> UserData {
 }
 
 pub fn format_time(micros: Micros) -> String {
-    DateTime::<Utc>::from_timestamp_micros(micros)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    Time(micros).to_string()
+}
+
+/// A time as RFC 3339 in UTC with milliseconds (`2023-11-14T22:13:20.123Z`),
+/// written without allocating: a list page shows two per user.
+#[derive(Debug, Clone, Copy)]
+pub struct Time(pub Micros);
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default();
+        if !(0..=9999).contains(&at.year()) {
+            return f.write_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, value: u32, digits: usize| {
+            let mut value = value;
+            for i in (at..at + digits).rev() {
+                text[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, at.year() as u32, 4);
+        put(5, at.month(), 2);
+        put(8, at.day(), 2);
+        put(11, at.hour(), 2);
+        put(14, at.minute(), 2);
+        put(17, at.second(), 2);
+        put(20, at.timestamp_subsec_millis() % 1000, 3);
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Serialised as the string it displays as, written straight into the
+/// output (no String per value).
+struct Text<T>(T);
+
+impl<T: fmt::Display> Serialize for Text<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// `"schemas"` of every User resource, as JSON text written as it is.
+fn user_schemas() -> &'static RawValue {
+    static SCHEMAS: LazyLock<Box<RawValue>> = LazyLock::new(|| {
+        serde_json::value::to_raw_value(&[USER_SCHEMA, TEAMTAILOR_USER_SCHEMA])
+            .expect("two strings serialise")
+    });
+    &SCHEMAS
 }
 
 /// The SCIM representation: what the client sent for stored attributes, `active`
@@ -61,8 +120,8 @@ impl Serialize for ScimUser<'_> {
         let user = self.user;
         let a = &user.data.attributes;
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("schemas", &[USER_SCHEMA, TEAMTAILOR_USER_SCHEMA])?;
-        map.serialize_entry("id", &user.id.to_string())?;
+        map.serialize_entry("schemas", user_schemas())?;
+        map.serialize_entry("id", &Text(user.id))?;
         if let Some(external_id) = &a.external_id {
             map.serialize_entry("externalId", external_id)?;
         }
@@ -93,10 +152,10 @@ impl Serialize for ScimUser<'_> {
             "meta",
             &Meta {
                 resource_type: "User",
-                created: format_time(user.created_at),
-                last_modified: format_time(user.updated_at),
-                location: format!("{}/Users/{}", self.base_url, user.id),
-                version: user.etag(),
+                created: Time(user.created_at),
+                last_modified: Time(user.updated_at),
+                location: Text(format_args!("{}/Users/{}", self.base_url, user.id)),
+                version: Text(ETag(user.version)),
             },
         )?;
         map.end()
@@ -109,13 +168,13 @@ struct RoleExtension {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Meta {
+#[serde(rename_all = "camelCase", bound = "L: fmt::Display, V: fmt::Display")]
+struct Meta<L, V> {
     resource_type: &'static str,
-    created: String,
-    last_modified: String,
-    location: String,
-    version: String,
+    created: Time,
+    last_modified: Time,
+    location: Text<L>,
+    version: Text<V>,
 }
 
 #[cfg(test)]
@@ -132,6 +191,29 @@ mod tests {
             updated_at: 1_700_000_100_456_000,
             version: 3,
         }
+    }
+
+    /// Times read as chrono writes RFC 3339 with milliseconds, on either
+    /// side of 1970, on a leap day and past year 9999.
+    #[test]
+    fn times_are_written_as_rfc3339_with_milliseconds() {
+        for micros in [
+            0,
+            -1,
+            1_700_000_000_123_456,
+            951_782_400_999_999,
+            -62_135_596_800_000_000,
+            253_402_300_799_999_999,
+            253_402_300_800_000_000,
+        ] {
+            let chrono = DateTime::<Utc>::from_timestamp_micros(micros)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(Time(micros).to_string(), chrono, "{micros}");
+            assert_eq!(format_time(micros), chrono);
+            assert_eq!(serde_json::to_value(Time(micros)).unwrap(), chrono);
+        }
+        assert_eq!(format_time(951_782_400_999_999), "2000-02-29T00:00:00.999Z");
     }
 
     /// The resource shows exactly the document PATCH edits, in its order,

@@ -83,6 +83,15 @@ pub struct User {
 
 impl User {
     pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        ETag(self.version).to_string()
+    }
+}
+
+/// A version as its weak ETag, `W/"3"`.
+pub struct ETag(pub i64);
+
+impl std::fmt::Display for ETag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "W/\"{}\"", self.0)
     }
 }

@@ -3,18 +3,21 @@
 //! and written in batches by a background task, so recording never waits on
 //! the database; a full queue drops entries (counted) rather than slow down.
 
+mod body;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
 use crate::storage::{now_micros, Database, Store};
 use crate::teamtailor::mapping::Time;
 use crate::teamtailor::User;
+
+pub use body::{Body, Stored};
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
@@ -80,45 +83,11 @@ fn serialize_time<S: serde::Serializer>(at: &i64, serializer: S) -> Result<S::Ok
     Time(*at).serialize(serializer)
 }
 
-/// A body as the journal keeps it, as stored: the JSON document it was, or
-/// text (a body cut to size, or one that is not JSON). Which of the two is
-/// decided when an entry is shown (text as a JSON string), so recording a
-/// request neither checks its answer's JSON nor escapes a cut list page.
-/// Cut text ends in `… (N bytes)`, which no JSON document can. Entries
-/// written before text was stored as it is hold it as a JSON string, which
-/// shows the same.
-#[derive(Debug, Clone)]
-pub struct Body(String);
-
-impl Body {
-    pub fn stored(&self) -> &str {
-        &self.0
-    }
-
-    /// The stored text, given up to the store (which binds it as it is).
-    pub fn into_stored(self) -> String {
-        self.0
-    }
-
-    pub fn from_stored(text: String) -> Body {
-        Body(text)
-    }
-
-    /// The first [`MAX_BODY`] bytes of a body of `len` bytes (`bytes` holds
-    /// at least those), marked as cut.
-    fn cut(bytes: &[u8], len: usize) -> Body {
-        let start = utf8_start(&bytes[..MAX_BODY.min(bytes.len())]);
-        Body(format!("{start}… ({len} bytes)"))
-    }
-}
-
-impl Serialize for Body {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match serde_json::from_str::<&RawValue>(&self.0) {
-            Ok(json) => json.serialize(serializer),
-            Err(_) => serializer.serialize_str(&self.0),
-        }
-    }
+/// The first [`MAX_BODY`] bytes of a body of `len` bytes (`bytes` holds at
+/// least those), marked as cut.
+fn cut(bytes: &[u8], len: usize) -> Body {
+    let start = utf8_start(&bytes[..MAX_BODY.min(bytes.len())]);
+    Body::new(format!("{start}… ({len} bytes)"))
 }
 
 /// A request body as stored: JSON with secrets replaced, cut to size. A body
@@ -130,7 +99,10 @@ pub fn request_body(bytes: &[u8]) -> Option<Body> {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(value) => redacted(value),
-        Err(_) => Some(Body(format!("<unparseable body: {} bytes>", bytes.len()))),
+        Err(_) => Some(Body::new(format!(
+            "<unparseable body: {} bytes>",
+            bytes.len()
+        ))),
     }
 }
 
@@ -143,10 +115,10 @@ pub fn response_body(bytes: bytes::Bytes, len: usize) -> Option<Body> {
         return None;
     }
     if len > MAX_BODY {
-        return Some(Body::cut(&bytes, len));
+        return Some(cut(&bytes, len));
     }
     // The answer's own buffer once it has been sent (no copy), as text.
-    Some(Body(match String::from_utf8(Vec::from(bytes)) {
+    Some(Body::new(match String::from_utf8(Vec::from(bytes)) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
     }))
@@ -173,9 +145,9 @@ fn redacted(mut value: Value) -> Option<Body> {
     redact(&mut value);
     let text = value.to_string();
     if text.len() > MAX_BODY {
-        Some(Body::cut(text.as_bytes(), text.len()))
+        Some(cut(text.as_bytes(), text.len()))
     } else {
-        Some(Body(text))
+        Some(Body::new(text))
     }
 }
 
@@ -434,13 +406,21 @@ async fn write_batches(
             }
         }
         if !pending.is_empty() {
-            // Redacting a full batch takes milliseconds of CPU: not on the
-            // threads that answer requests.
+            // Redacting (and compressing) a full batch takes milliseconds of
+            // CPU: not on the threads that answer requests.
             let live = live.clone();
+            let compress = store.compresses_journal_bodies();
             let batch = tokio::task::spawn_blocking(move || {
                 pending
                     .into_iter()
-                    .map(|pending| redacted_entry(*pending, &live))
+                    .map(|pending| {
+                        let mut entry = redacted_entry(*pending, &live);
+                        if compress {
+                            entry.request_body = entry.request_body.map(Body::compressed);
+                            entry.response_body = entry.response_body.map(Body::compressed);
+                        }
+                        entry
+                    })
                     .collect::<Vec<_>>()
             })
             .await

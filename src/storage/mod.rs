@@ -5,6 +5,7 @@ mod checkpointer;
 mod connections;
 mod group_commit;
 mod inline_reads;
+mod journal_body;
 mod postgres;
 mod scans;
 mod sql_filter;
@@ -383,6 +384,13 @@ pub enum Workload {
 }
 
 impl Database {
+    /// Whether journal bodies are handed to the store compressed (see
+    /// `journal::Body::compressed`): SQLite's journal file keeps them so;
+    /// PostgreSQL compresses long text itself (TOAST).
+    pub fn compresses_journal_bodies(&self) -> bool {
+        matches!(self, Database::Sqlite(_))
+    }
+
     /// Import batches worth writing at once: PostgreSQL inserts each on a
     /// connection (and a CPU) of its own, 1.4x as fast as one at a time;
     /// SQLite's one writer would only take them in turn, holding more

@@ -861,9 +861,9 @@ macro_rules! impl_sql_store {
                             .bind(e.path)
                             .bind(e.client)
                             .bind(e.user_agent)
-                            .bind(e.request_body.map(|b| b.into_stored()))
+                            .bind(e.request_body)
                             .bind(i32::from(e.status))
-                            .bind(e.response_body.map(|b| b.into_stored()))
+                            .bind(e.response_body)
                             .bind((e.latency_ms * 1000.0) as i64)
                             .bind(e.user_id)
                             .bind(e.change.map(|v| v.to_string()))
@@ -926,7 +926,6 @@ macro_rules! impl_sql_store {
                 let _scan = self.scans.start().await?;
                 let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&mut *self.reader.acquire().await?).await?;
                 let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-                let body = |text: Option<String>| text.map(crate::journal::Body::from_stored);
                 rows.iter()
                     .map(|row| {
                         let at: i64 = row.try_get(3)?;
@@ -942,9 +941,9 @@ macro_rules! impl_sql_store {
                             path: row.try_get(6)?,
                             client: row.try_get(7)?,
                             user_agent: row.try_get(8)?,
-                            request_body: body(row.try_get(9)?),
+                            request_body: row.try_get(9)?,
                             status: status as u16,
-                            response_body: body(row.try_get(11)?),
+                            response_body: row.try_get(11)?,
                             latency_ms: latency as f64 / 1000.0,
                             user_id: row.try_get(13)?,
                             change: json(row.try_get(14)?),

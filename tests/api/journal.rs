@@ -655,6 +655,62 @@ async fn a_journal_file_of_another_database_is_not_shown() {
     assert_eq!(recorded[0]["method"], "POST");
 }
 
+/// SQLite's journal file keeps long bodies compressed (a BLOB of a few KiB
+/// for a list page's 16 KiB) and short ones as text; entries read the same
+/// either way, text written by an earlier version included, and a damaged
+/// compressed body reads as a note instead of failing the listing.
+#[tokio::test]
+async fn long_bodies_are_kept_compressed_in_the_journal_file() {
+    let app = app(Backend::Sqlite, None).await.unwrap();
+    create_long_users(&app).await;
+    let list = app.get_json("/Users?count=60").await;
+    let size = list.to_string().len();
+    let listed = entries(&app, "limit=100", 61).await;
+    let shown = listed[0]["response_body"].as_str().unwrap().to_string();
+    assert!(shown.starts_with("{\"schemas\""), "{shown}");
+    assert!(shown.ends_with(&format!("… ({size} bytes)")));
+
+    let journal_file = std::path::Path::new(&app.sqlite_path()).with_extension("journal.db");
+    let file = sqlx::SqlitePool::connect(&format!("sqlite://{}", journal_file.display()))
+        .await
+        .unwrap();
+    let stored: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT id, typeof(response_body), length(response_body) FROM journal ORDER BY id DESC",
+    )
+    .fetch_all(&file)
+    .await
+    .unwrap();
+    let (list_id, kind, length) = stored[0].clone();
+    assert_eq!(kind, "blob", "{stored:?}");
+    assert!(length < 6 * 1024, "a cut list page kept in {length} bytes");
+    // The users' POSTs answered ~500 bytes each: kept as text.
+    assert!(
+        stored[1..].iter().all(|(_, kind, _)| kind == "text"),
+        "{stored:?}"
+    );
+
+    // As an earlier version wrote it (text), and damaged.
+    let created_id = stored[1].0;
+    sqlx::query("UPDATE journal SET response_body = $1 WHERE id = $2")
+        .bind(&shown)
+        .bind(list_id)
+        .execute(&file)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE journal SET response_body = x'ffffff7f0102' WHERE id = $1")
+        .bind(created_id)
+        .execute(&file)
+        .await
+        .unwrap();
+    file.close().await;
+    let again = journal(&app, "limit=2").await;
+    assert_eq!(again["entries"][0]["response_body"], shown.as_str());
+    assert_eq!(
+        again["entries"][1]["response_body"],
+        "<unreadable compressed body: 6 bytes>"
+    );
+}
+
 /// A journal file written by an earlier version (entries indexed by user
 /// and by company apart) keeps its entries and histories once a server
 /// starts on it, and is left with the one index of each company's entries.

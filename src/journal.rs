@@ -118,10 +118,7 @@ pub fn response_body(bytes: bytes::Bytes, len: usize) -> Option<Body> {
         return Some(cut(&bytes, len));
     }
     // The answer's own buffer once it has been sent (no copy), as text.
-    Some(Body::new(match String::from_utf8(Vec::from(bytes)) {
-        Ok(text) => text,
-        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    }))
+    Some(Body::from_bytes(Vec::from(bytes)))
 }
 
 /// The text of a body's start: a character cut in two at its end is

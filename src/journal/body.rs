@@ -39,6 +39,11 @@ impl Body {
         Body(Stored::Text(text))
     }
 
+    /// A body from bytes that should be UTF-8 (invalid bytes replaced).
+    pub fn from_bytes(bytes: Vec<u8>) -> Body {
+        Body::new(utf8_text(bytes))
+    }
+
     pub fn from_stored(stored: Stored) -> Body {
         Body(stored)
     }
@@ -82,10 +87,16 @@ fn decompress(bytes: &[u8]) -> Option<String> {
         return None;
     }
     let text = lz4_flex::decompress_size_prepended(bytes).ok()?;
-    Some(match String::from_utf8(text) {
+    Some(utf8_text(text))
+}
+
+/// `bytes` as text, taking the buffer when it is UTF-8 (no copy), else with
+/// invalid bytes replaced.
+fn utf8_text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    })
+    }
 }
 
 impl Serialize for Body {

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::connections::Connections;
+use super::sqlite::SqliteFile;
 use super::StoreResult;
 
 /// How often the log is copied into the database.
@@ -45,7 +46,7 @@ pub const RESTART_SECONDS: &str = "sqlite_log_restart_duration_seconds";
 /// file's (a pool of one: its writes come in batches, so the pool's round
 /// trip on release costs little there).
 pub(super) enum FileWriter {
-    Database(Arc<Connections>),
+    Database(Arc<Connections<SqliteFile>>),
     Journal(SqlitePool),
 }
 

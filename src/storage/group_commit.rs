@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use super::connections::Connections;
 use super::inline_reads::bind_numbered;
 use super::sql_store::{ColumnValue, WriteStatement};
+use super::sqlite::SqliteFile;
 use super::user_row::user_from_row;
 use super::{StoreError, StoreResult};
 use crate::teamtailor::User;
@@ -79,7 +80,7 @@ impl GroupCommit {
     /// with the writer's settings), holding `writer` meanwhile.
     pub(super) fn start(
         path: &Path,
-        writer: Arc<Connections>,
+        writer: Arc<Connections<SqliteFile>>,
         busy_timeout: Duration,
     ) -> StoreResult<Self> {
         let connection = Connection::open_with_flags(
@@ -152,7 +153,12 @@ impl Drop for GroupCommit {
 
 impl Shared {
     /// The writer thread: batches until closed.
-    fn write_batches(&self, connection: &Connection, writer: &Connections, runtime: &Handle) {
+    fn write_batches(
+        &self,
+        connection: &Connection,
+        writer: &Connections<SqliteFile>,
+        runtime: &Handle,
+    ) {
         loop {
             let (batch, last) = {
                 let mut queue = self.queue();

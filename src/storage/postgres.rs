@@ -5,16 +5,23 @@ use std::time::Duration;
 
 use std::str::FromStr;
 
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::ConnectOptions;
+
+use super::connections::{Connection, Connections, Open};
 
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;
 
 pub struct PostgresStore {
-    reader: PgPool,
-    writer: PgPool,
+    /// One set of connections for reads and writes, under both names.
+    reader: Arc<Connections<PgConnectOptions>>,
+    writer: Arc<Connections<PgConnectOptions>>,
+    /// The journal's batches, beside requests' statements (sqlx's pool: a
+    /// batch's ping on release is no cost to speak of).
     journal_writer: PgPool,
     scans: Scans,
     /// Totals counted by any reader (snapshots compare across connections).
@@ -26,19 +33,20 @@ impl PostgresStore {
         // Every query here is short; compiling a large one (a count over
         // many users) with JIT costs more than it saves.
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
-            // No ping round trip before every query: a broken connection
-            // fails its query (503, retried by clients) and is replaced.
+        let journal_writer = PgPoolOptions::new()
+            .max_connections(JOURNAL_CONNECTIONS)
+            .acquire_timeout(WAIT)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&journal_writer)
+            .await?;
+        let connections = Arc::new(Connections::open(options, CONNECTIONS, Some(WAIT)).await?);
         Ok(PostgresStore {
-            reader: pool.clone(),
-            journal_writer: pool.clone(),
-            writer: pool,
+            reader: connections.clone(),
+            writer: connections,
+            journal_writer,
             scans: Scans::new(CONNECTIONS),
             totals: Mutex::default(),
         })
@@ -46,6 +54,7 @@ impl PostgresStore {
 
     pub async fn close(&self) {
         self.writer.close().await;
+        self.journal_writer.close().await;
     }
 
     /// Each write is a transaction of its own: with many connections,
@@ -53,15 +62,33 @@ impl PostgresStore {
     async fn write(&self, statement: WriteStatement) -> StoreResult<Option<User>> {
         let row = statement
             .query()
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer.acquire().await?)
             .await
             .map_err(|e| conflict(e, "userName"))?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
     }
 }
 
+/// A connection to the server, opened within [`WAIT`].
+impl Open for PgConnectOptions {
+    type Connection = PgConnection;
+
+    async fn open(&self) -> Result<PgConnection, sqlx::Error> {
+        tokio::time::timeout(WAIT, self.connect())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+}
+
 /// Connections to the server, shared by reads and writes.
 const CONNECTIONS: u32 = 16;
+
+/// The journal writer's connections.
+const JOURNAL_CONNECTIONS: u32 = 2;
+
+/// How long a request waits for a connection, or for one to open, before it
+/// is answered 503.
+const WAIT: Duration = Duration::from_secs(10);
 
 impl_sql_store!(
     PostgresStore,
@@ -96,10 +123,10 @@ impl super::inline_reads::InlineReads for PostgresStore {
     }
 }
 
-impl super::totals::RememberedTotals<PoolConnection<sqlx::Postgres>> for PostgresStore {
+impl super::totals::RememberedTotals<Connection<'_, PgConnectOptions>> for PostgresStore {
     fn remembered_totals<T>(
         &self,
-        _reader: &mut PoolConnection<sqlx::Postgres>,
+        _reader: &mut Connection<'_, PgConnectOptions>,
         f: impl FnOnce(&mut Totals) -> T,
     ) -> T {
         f(&mut self.totals.lock().unwrap_or_else(PoisonError::into_inner))

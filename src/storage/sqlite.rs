@@ -17,10 +17,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
 
 use super::checkpointer::{Checkpointer, FileWriter};
-use super::connections::Connections;
+use super::connections::{Connections, Open};
 use super::group_commit::GroupCommit;
 use super::inline_reads::{InlineReaders, InlineReads};
 use super::scans::Scans;
@@ -29,8 +29,8 @@ use super::Workload;
 
 pub struct SqliteStore {
     /// Boxed: the connection options make the store large.
-    reader: Box<Connections>,
-    writer: Arc<Connections>,
+    reader: Box<Connections<SqliteFile>>,
+    writer: Arc<Connections<SqliteFile>>,
     /// Creates, updates and deletes of users, in turns with `writer`, when
     /// serving a file (else they go through `writer` one by one).
     group_commit: Option<GroupCommit>,
@@ -88,7 +88,17 @@ impl SqliteStore {
         sqlx::raw_sql(include_str!("journal_file.sql"))
             .execute(&journal_writer)
             .await?;
-        let writer = Arc::new(Connections::open(writer_options, journal_file.clone(), 1).await?);
+        let writer = Arc::new(
+            Connections::open(
+                SqliteFile {
+                    options: writer_options,
+                    journal_file: journal_file.clone(),
+                },
+                1,
+                None,
+            )
+            .await?,
+        );
         {
             let mut connection = writer.acquire().await?;
             sqlx::migrate!("migrations/sqlite")
@@ -120,8 +130,11 @@ impl SqliteStore {
         } else {
             None
         };
-        let reader =
-            Box::new(Connections::open(options.read_only(true), journal_file, readers).await?);
+        let reader = SqliteFile {
+            options: options.read_only(true),
+            journal_file,
+        };
+        let reader = Box::new(Connections::open(reader, readers, None).await?);
         Ok(SqliteStore {
             reader,
             group_commit,
@@ -183,6 +196,22 @@ const JOURNAL_WRITER_CACHE_PAGES: &str = "512";
 /// The journal file of a database file: `app.db` -> `app.journal.db`.
 fn journal_path(database: &Path) -> PathBuf {
     database.with_extension("journal.db")
+}
+
+/// Connections to a database file, each with its journal file attached.
+pub(super) struct SqliteFile {
+    options: SqliteConnectOptions,
+    journal_file: PathBuf,
+}
+
+impl Open for SqliteFile {
+    type Connection = SqliteConnection;
+
+    async fn open(&self) -> Result<SqliteConnection, sqlx::Error> {
+        let mut connection = self.options.connect().await?;
+        attach_journal(&mut connection, &self.journal_file).await?;
+        Ok(connection)
+    }
 }
 
 /// Attaches the journal file as schema `journal`.
@@ -256,10 +285,12 @@ impl InlineReads for SqliteStore {
 }
 
 /// Data versions mean something only on the connection that read them.
-impl super::totals::RememberedTotals<super::connections::Connection<'_>> for SqliteStore {
+impl super::totals::RememberedTotals<super::connections::Connection<'_, SqliteFile>>
+    for SqliteStore
+{
     fn remembered_totals<T>(
         &self,
-        reader: &mut super::connections::Connection<'_>,
+        reader: &mut super::connections::Connection<'_, SqliteFile>,
         f: impl FnOnce(&mut super::totals::Totals) -> T,
     ) -> T {
         f(reader.totals())

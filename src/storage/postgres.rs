@@ -1,17 +1,13 @@
 //! PostgreSQL: the production backend; several stateless instances may share it.
 
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
-
 use std::str::FromStr;
-
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 
 use super::connections::{Connection, Connections, Open};
-
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;

@@ -6,7 +6,8 @@
 //! with it, ~3,000 without; GET by id ~15% slower); on PostgreSQL, a message
 //! each way after every statement (GET by id 8-30% slower with it, by four
 //! A/B runs). The ping would find a connection that broke; here each is
-//! checked at most once a second and opened again.
+//! checked at most once a second, or at once after its store saw a
+//! connection lost ([`Connections::check_all`]), and opened again.
 //!
 //! A statement cut short by a dropped request needs no check: sqlx reads
 //! what is left of its answer before the connection's next command, and
@@ -17,6 +18,7 @@
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -44,11 +46,15 @@ pub(super) struct Connections<O: Open> {
     wait: Option<Duration>,
     permits: Arc<Semaphore>,
     idle: Arc<Mutex<Vec<Idle<O::Connection>>>>,
+    /// Moved by `check_all`: a connection last checked at an older value is
+    /// checked before its next use.
+    generation: AtomicU64,
 }
 
 struct Idle<C> {
     connection: C,
     checked: Instant,
+    generation: u64,
     totals: Totals,
 }
 
@@ -65,6 +71,7 @@ impl<O: Open> Connections<O> {
             wait,
             permits: Arc::new(Semaphore::new(size as usize)),
             idle: Arc::default(),
+            generation: AtomicU64::new(0),
         };
         drop(connections.acquire().await?);
         Ok(connections)
@@ -87,21 +94,26 @@ impl<O: Open> Connections<O> {
             .acquire_owned()
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
+        let generation = self.generation.load(Ordering::Relaxed);
         let idle = lock(&self.idle).pop();
         let idle = match idle {
-            Some(mut idle) if idle.checked.elapsed() >= CHECK_INTERVAL => {
+            Some(mut idle)
+                if idle.generation != generation || idle.checked.elapsed() >= CHECK_INTERVAL =>
+            {
                 if let Err(error) = idle.connection.ping().await {
                     tracing::warn!(%error, "a database connection stopped; opening it again");
                     idle.connection = self.connect().await?;
                     idle.totals.clear();
                 }
                 idle.checked = Instant::now();
+                idle.generation = generation;
                 idle
             }
             Some(idle) => idle,
             None => Idle {
                 connection: self.connect().await?,
                 checked: Instant::now(),
+                generation,
                 totals: Totals::default(),
             },
         };
@@ -110,6 +122,12 @@ impl<O: Open> Connections<O> {
             idle: Some(idle),
             permit: Some(permit),
         })
+    }
+
+    /// Every connection is checked before its next use: one was found
+    /// lost (the server restarted or ended it), and others likely were too.
+    pub(super) fn check_all(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A connection's turn without the connection, once one is free: for

@@ -440,7 +440,7 @@ impl Database {
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
-            Database::Postgres($store) => $call.await,
+            Database::Postgres($store) => $call.await.inspect_err(|e| $store.after_error(e)),
             Database::Sqlite($store) => $call.await,
         }
     };

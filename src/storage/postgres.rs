@@ -53,6 +53,27 @@ impl PostgresStore {
         self.journal_writer.close().await;
     }
 
+    /// Called with every error of this store: a connection found lost has
+    /// every connection checked before its next use, so that one restart of
+    /// the server fails a request or so per connection, not a second's worth.
+    pub fn after_error(&self, error: &StoreError) {
+        let StoreError::Database(error) = error else {
+            return;
+        };
+        let lost = match error {
+            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
+            // Ended by an administrator or a crash; class 08: connection
+            // exceptions.
+            sqlx::Error::Database(e) => e
+                .code()
+                .is_some_and(|c| c == "57P01" || c == "57P02" || c.starts_with("08")),
+            _ => false,
+        };
+        if lost {
+            self.writer.check_all();
+        }
+    }
+
     /// Each write is a transaction of its own: with many connections,
     /// PostgreSQL commits them side by side.
     async fn write(&self, statement: WriteStatement) -> StoreResult<Option<User>> {

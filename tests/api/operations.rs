@@ -841,6 +841,41 @@ async fn a_database_outage_is_503_and_never_a_failed_login() {
     );
 }
 
+/// PostgreSQL only. When the database ends every connection (a restart or
+/// a failover), one request or so fails with 503 and the connections are
+/// opened again at once: not every request until each connection's next
+/// periodic check.
+#[tokio::test]
+async fn connections_ended_by_the_database_are_opened_again_after_one_failure() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let created = app
+        .create_user(&json!({"userName": "restart@example.com"}))
+        .await;
+    let user = format!("/Users/{}", created["id"].as_str().unwrap());
+    // In use for over a second: the connection was checked within the last
+    // second, so no periodic check is due when the database ends it.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(1200) {
+        assert_eq!(app.get(&user).await.status(), 200);
+    }
+    allow_connections(&app, false).await;
+    allow_connections(&app, true).await;
+    let mut failed = 0;
+    for _ in 0..20 {
+        let response = app.get(&user).await;
+        if response.status() != 200 {
+            assert_eq!(response.status(), 503);
+            failed += 1;
+        }
+    }
+    assert!(
+        failed <= 1,
+        "{failed} of 20 requests failed after the database ended its connections"
+    );
+}
+
 /// SQLite only. The write-ahead log is copied into the database beside the
 /// writer and starts over once long, so sustained writes leave it bounded:
 /// without checkpoints these 2,000 users leave about 100 MiB of log.

@@ -52,6 +52,19 @@ pub enum StoreError {
     Refused,
 }
 
+/// The connection a statement ran on is gone: I/O failed, or PostgreSQL
+/// ended it (shutting down by command or after a crash; class 08,
+/// connection exceptions).
+fn connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c == "57P01" || c == "57P02" || c.starts_with("08")),
+        _ => false,
+    }
+}
+
 impl StoreError {
     /// The database is busy, full or away for now: the client should retry
     /// (503), as opposed to a fault in this server (500).
@@ -67,27 +80,17 @@ impl StoreError {
             _ => return false,
         };
         match error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            error if connection_lost(error) => true,
             sqlx::Error::Database(e) => {
                 matches!(
                     e.code().as_deref(),
-                    // PostgreSQL: too many connections, shutting down, starting
-                    // up, deadlock, serialization failure, database dropped or
-                    // not accepting connections (on reconnect); SQLite: busy,
-                    // locked.
-                    Some(
-                        "53300"
-                            | "57P01"
-                            | "57P02"
-                            | "57P03"
-                            | "40P01"
-                            | "40001"
-                            | "3D000"
-                            | "55000"
-                            | "5"
-                            | "6"
-                    )
-                ) || e.code().is_some_and(|c| c.starts_with("08"))
+                    // PostgreSQL: too many connections, starting up,
+                    // deadlock, serialization failure, database dropped or
+                    // not accepting connections (on reconnect); SQLite:
+                    // busy, locked.
+                    Some("53300" | "57P03" | "40P01" | "40001" | "3D000" | "55000" | "5" | "6")
+                )
             }
             _ => false,
         }

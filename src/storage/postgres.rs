@@ -60,16 +60,8 @@ impl PostgresStore {
         let StoreError::Database(error) = error else {
             return;
         };
-        let lost = match error {
-            sqlx::Error::Io(_) | sqlx::Error::Protocol(_) => true,
-            // Ended by an administrator or a crash; class 08: connection
-            // exceptions.
-            sqlx::Error::Database(e) => e
-                .code()
-                .is_some_and(|c| c == "57P01" || c == "57P02" || c.starts_with("08")),
-            _ => false,
-        };
-        if lost {
+        // A protocol error: the stream is out of step, as good as lost.
+        if super::connection_lost(error) || matches!(error, sqlx::Error::Protocol(_)) {
             self.writer.check_all();
         }
     }

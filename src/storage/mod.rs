@@ -6,6 +6,7 @@ mod connections;
 mod group_commit;
 mod inline_reads;
 mod journal_body;
+mod lookups;
 mod postgres;
 mod scans;
 mod sql_filter;

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 
 use super::connections::{Connection, Connections, Open};
+use super::lookups::Lookups;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;
@@ -16,6 +17,8 @@ pub struct PostgresStore {
     /// One set of connections for reads and writes, under both names.
     reader: Arc<Connections<PgConnectOptions>>,
     writer: Arc<Connections<PgConnectOptions>>,
+    /// Users by id or userName, read with others asked for meanwhile.
+    lookups: Arc<Lookups>,
     /// The journal's batches, beside requests' statements (sqlx's pool: a
     /// batch's ping on release is no cost to speak of).
     journal_writer: PgPool,
@@ -41,6 +44,7 @@ impl PostgresStore {
         let connections = Arc::new(Connections::open(options, CONNECTIONS, Some(WAIT)).await?);
         Ok(PostgresStore {
             reader: connections.clone(),
+            lookups: Lookups::new(connections.clone()),
             writer: connections,
             journal_writer,
             scans: Scans::new(CONNECTIONS),
@@ -129,6 +133,12 @@ impl_sql_store!(
 impl super::inline_reads::InlineReads for PostgresStore {
     fn inline_readers(&self) -> Option<&super::inline_reads::InlineReaders> {
         None
+    }
+}
+
+impl super::lookups::GatheredReads for PostgresStore {
+    fn lookups(&self) -> Option<&Arc<Lookups>> {
+        Some(&self.lookups)
     }
 }
 

@@ -13,7 +13,7 @@ use chrono::DateTime;
 use crate::scim::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::scim::schema::{TEAMTAILOR_USER_SCHEMA, USER_SCHEMA};
 use crate::scim::ScimError;
-use crate::storage::{Condition, UserOrder};
+use crate::storage::{Condition, UserOrder, UserQuery};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {
@@ -185,6 +185,27 @@ pub fn translate_query(
         sql: parts.join(" AND "),
         binds: out.binds,
     })
+}
+
+/// The userName a query asks for, lower-cased, if it asks for nothing else
+/// (`userName eq "..."`): one user or none, whatever the order.
+pub fn user_name_only(query: &UserQuery) -> Option<String> {
+    match (&query.filter, query.conditions.is_empty()) {
+        (
+            Some(Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value: CompValue::String(name),
+            }),
+            true,
+        ) => match resolve(path) {
+            Ok(Target::Column(column)) if column.expr == "user_name_lower" => {
+                Some(name.to_lowercase())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether a query finds users by a key (id, userName, externalId, an

@@ -542,6 +542,7 @@ macro_rules! impl_sql_store {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
+        use crate::storage::lookups::{GatheredReads as _, Key};
         use crate::storage::sql_filter::Bind;
         use crate::storage::totals::{Counted, RememberedTotals as _};
         use crate::storage::user_row::user_from_row;
@@ -595,6 +596,24 @@ macro_rules! impl_sql_store {
                 let binds = [Value::Integer(company_id), Value::Integer(id)];
                 let users = self.inline_readers()?.users(select, &binds)?;
                 Some(users.into_iter().next())
+            }
+
+            /// A user by id (`select` binds the company and the id): on this
+            /// thread where the backend can, gathered with others where it
+            /// can (see `lookups`), else alone.
+            async fn read_user(&self, select: &str, company_id: i64, id: i64) -> StoreResult<Option<User>> {
+                if let Some(user) = self.inline_user(select, company_id, id) {
+                    return Ok(user);
+                }
+                if let Some(lookups) = self.lookups() {
+                    return Ok(lookups.user(company_id, Key::Id(id)).await?);
+                }
+                let row = sqlx::query(select)
+                    .bind(company_id)
+                    .bind(id)
+                    .fetch_optional(&mut *self.reader.acquire().await?)
+                    .await?;
+                Ok(row.as_ref().map(user_from_row).transpose()?)
             }
 
             /// A page, read on this thread where the backend can (see
@@ -1067,15 +1086,7 @@ macro_rules! impl_sql_store {
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
                 let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
-                if let Some(user) = self.inline_user(&sql, company_id, id) {
-                    return Ok(user);
-                }
-                let row = sqlx::query(&sql)
-                    .bind(company_id)
-                    .bind(id)
-                    .fetch_optional(&mut *self.reader.acquire().await?)
-                    .await?;
-                Ok(row.as_ref().map(user_from_row).transpose()?)
+                self.read_user(&sql, company_id, id).await
             }
 
             async fn modify_user<F>(&self, company_id: i64, id: i64, mut change: F) -> StoreResult<User>
@@ -1086,18 +1097,7 @@ macro_rules! impl_sql_store {
                 // the version is still the one read (one statement each).
                 let select = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
                 for _ in 0..OPTIMISTIC_WRITES {
-                    let current = match self.inline_user(&select, company_id, id) {
-                        Some(user) => user.ok_or(StoreError::NotFound)?,
-                        None => {
-                            let row = sqlx::query(&select)
-                                .bind(company_id)
-                                .bind(id)
-                                .fetch_optional(&mut *self.reader.acquire().await?)
-                                .await?
-                                .ok_or(StoreError::NotFound)?;
-                            user_from_row(&row)?
-                        }
-                    };
+                    let current = self.read_user(&select, company_id, id).await?.ok_or(StoreError::NotFound)?;
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
@@ -1154,6 +1154,16 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
+                // `userName eq "..."`: one user or none, gathered where the
+                // store gathers reads.
+                if let (Some(lookups), Some(name)) = (self.lookups(), crate::storage::sql_filter::user_name_only(query)) {
+                    // A `sortBy` is checked all the same.
+                    crate::storage::sql_filter::order_by(&query.order)?;
+                    let user = lookups.user(company_id, Key::UserName(name)).await?;
+                    let total = u64::from(user.is_some());
+                    let shown = query.start_index <= 1 && query.count > 0;
+                    return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
+                }
                 let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
                 // Scans take their turn (see `scans`) wherever they are read.
                 let _scan = if statement.lookup {

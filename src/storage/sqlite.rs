@@ -284,6 +284,13 @@ impl InlineReads for SqliteStore {
     }
 }
 
+/// Reads are on the caller's thread, or each on a reader's: nothing to gather.
+impl super::lookups::GatheredReads for SqliteStore {
+    fn lookups(&self) -> Option<&std::sync::Arc<super::lookups::Lookups>> {
+        None
+    }
+}
+
 /// Data versions mean something only on the connection that read them.
 impl super::totals::RememberedTotals<super::connections::Connection<'_, SqliteFile>>
     for SqliteStore

@@ -13,7 +13,8 @@ use crate::users::urlencode;
 
 both_backends!(
     clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store,
-    writes_sent_together_each_get_their_own_outcome
+    writes_sent_together_each_get_their_own_outcome,
+    reads_sent_together_each_get_their_own_answer
 );
 
 const NAMES: [&str; 4] = [
@@ -229,6 +230,130 @@ async fn race(app: &TestApp, bases: Vec<String>) {
 async fn clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store(app: TestApp) {
     let bases = vec![app.address.clone()];
     race(&app, bases).await;
+}
+
+/// Reads that arrive together (on PostgreSQL, looked up in one statement):
+/// two companies with the same userNames, every user asked for by id and by
+/// userName in another case, at once, each answered with its own company's
+/// user; another company's id is not found, an unknown name finds nothing,
+/// and a lookup's paging holds (`startIndex=2`, `count=0`).
+async fn reads_sent_together_each_get_their_own_answer(app: TestApp) {
+    let other_key = app
+        .key_for("acme", &teamtailor_scim::keys::Scope::ALL)
+        .await;
+    let mut users = Vec::new(); // (key, company, userName, id)
+    for (key, company) in [(app.key.clone(), "default"), (other_key, "acme")] {
+        for i in 0..12 {
+            let name = format!("reader{i}@example.com");
+            let (status, user) = send(
+                &app.client,
+                &app.address,
+                &key,
+                Method::POST,
+                "/Users",
+                Some(json!({"userName": name, "title": format!("{company} {i}")})),
+            )
+            .await;
+            assert_eq!(status, 201, "{user}");
+            let id = user["id"].as_str().unwrap().to_string();
+            users.push((key.clone(), company, name, id));
+        }
+    }
+    let mut tasks = Vec::new();
+    for _round in 0..3 {
+        for (n, (key, company, name, id)) in users.iter().enumerate() {
+            let (twin_key, _, _, twin_id) = &users[(n + 12) % users.len()];
+            let checks = [
+                (format!("/Users/{id}"), Some(id.clone())),
+                (format!("/Users/{twin_id}"), None),
+                (
+                    format!(
+                        "/Users?filter={}",
+                        urlencode(&format!("userName eq \"{}\"", name.to_uppercase()))
+                    ),
+                    Some(id.clone()),
+                ),
+                (
+                    format!(
+                        "/Users?filter={}",
+                        urlencode(&format!("userName eq \"x{name}\""))
+                    ),
+                    None,
+                ),
+                (
+                    format!(
+                        "/Users?startIndex=2&filter={}",
+                        urlencode(&format!("userName eq \"{name}\""))
+                    ),
+                    None,
+                ),
+                (
+                    format!(
+                        "/Users?count=0&filter={}",
+                        urlencode(&format!("userName eq \"{name}\""))
+                    ),
+                    None,
+                ),
+            ];
+            assert_ne!(key, twin_key);
+            for (check, (path, expected)) in checks.into_iter().enumerate() {
+                let (client, base, key) = (app.client.clone(), app.address.clone(), key.clone());
+                let title_prefix = format!("{company} ");
+                tasks.push(tokio::spawn(async move {
+                    let (status, body) = send(&client, &base, &key, Method::GET, &path, None).await;
+                    (check, path, status, body, expected, title_prefix)
+                }));
+            }
+        }
+    }
+    for task in tasks {
+        let (check, path, status, body, expected, title_prefix) = task.await.unwrap();
+        let user = match check {
+            0 => {
+                assert_eq!(status, 200, "{path}: {body}");
+                body
+            }
+            1 => {
+                assert_eq!(status, 404, "{path}: another company's user: {body}");
+                continue;
+            }
+            _ => {
+                assert_eq!(status, 200, "{path}: {body}");
+                let total = body["totalResults"].as_u64();
+                let resources = body["Resources"].as_array().map_or(0, Vec::len);
+                match check {
+                    2 => {
+                        assert_eq!((total, resources), (Some(1), 1), "{path}: {body}");
+                        body["Resources"][0].clone()
+                    }
+                    3 => {
+                        assert_eq!((total, resources), (Some(0), 0), "{path}: {body}");
+                        continue;
+                    }
+                    _ => {
+                        assert_eq!((total, resources), (Some(1), 0), "{path}: {body}");
+                        continue;
+                    }
+                }
+            }
+        };
+        assert_eq!(user["id"].as_str(), expected.as_deref(), "{path}: {user}");
+        let title = user["title"].as_str().unwrap_or_default();
+        assert!(title.starts_with(&title_prefix), "{path}: {user}");
+    }
+    // A lookup's sortBy is checked as any list's.
+    let filter = urlencode("userName eq \"reader1@example.com\"");
+    let (status, error) = send(
+        &app.client,
+        &app.address,
+        &app.key,
+        Method::GET,
+        &format!("/Users?filter={filter}&sortBy=emails"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["scimType"], "invalidPath", "{error}");
 }
 
 /// Writes that arrive together (on SQLite, committed in one transaction):

@@ -3,8 +3,10 @@
 mod anchors;
 mod checkpointer;
 mod connections;
+mod gather;
 mod group_commit;
 mod inline_reads;
+mod inserts;
 mod journal_body;
 mod lookups;
 mod postgres;

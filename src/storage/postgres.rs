@@ -8,6 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 
 use super::connections::{Connection, Connections, Open};
+use super::gather::Gather;
+use super::inserts::Inserts;
 use super::lookups::Lookups;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
@@ -18,7 +20,9 @@ pub struct PostgresStore {
     reader: Arc<Connections<PgConnectOptions>>,
     writer: Arc<Connections<PgConnectOptions>>,
     /// Users by id or userName, read with others asked for meanwhile.
-    lookups: Arc<Lookups>,
+    lookups: Arc<Gather<Lookups>>,
+    /// New users, inserted with others asked for meanwhile.
+    inserts: Arc<Gather<Inserts>>,
     /// The journal's batches, beside requests' statements (sqlx's pool: a
     /// batch's ping on release is no cost to speak of).
     journal_writer: PgPool,
@@ -44,7 +48,8 @@ impl PostgresStore {
         let connections = Arc::new(Connections::open(options, CONNECTIONS, Some(WAIT)).await?);
         Ok(PostgresStore {
             reader: connections.clone(),
-            lookups: Lookups::new(connections.clone()),
+            lookups: Gather::new(Lookups, connections.clone()),
+            inserts: Gather::new(Inserts, connections.clone()),
             writer: connections,
             journal_writer,
             scans: Scans::new(CONNECTIONS),
@@ -136,9 +141,13 @@ impl super::inline_reads::InlineReads for PostgresStore {
     }
 }
 
-impl super::lookups::GatheredReads for PostgresStore {
-    fn lookups(&self) -> Option<&Arc<Lookups>> {
+impl super::gather::Gathered for PostgresStore {
+    fn lookups(&self) -> Option<&Arc<Gather<Lookups>>> {
         Some(&self.lookups)
+    }
+
+    fn inserts(&self) -> Option<&Arc<Gather<Inserts>>> {
+        Some(&self.inserts)
     }
 }
 

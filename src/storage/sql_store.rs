@@ -542,7 +542,8 @@ macro_rules! impl_sql_store {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
-        use crate::storage::lookups::{GatheredReads as _, Key};
+        use crate::storage::gather::Gathered as _;
+        use crate::storage::lookups::Key;
         use crate::storage::sql_filter::Bind;
         use crate::storage::totals::{Counted, RememberedTotals as _};
         use crate::storage::user_row::user_from_row;
@@ -606,7 +607,7 @@ macro_rules! impl_sql_store {
                     return Ok(user);
                 }
                 if let Some(lookups) = self.lookups() {
-                    return Ok(lookups.user(company_id, Key::Id(id)).await?);
+                    return Ok(lookups.ask((company_id, Key::Id(id))).await?);
                 }
                 let row = sqlx::query(select)
                     .bind(company_id)
@@ -1072,6 +1073,10 @@ macro_rules! impl_sql_store {
 
             async fn create_user(&self, company_id: i64, data: &UserData) -> StoreResult<User> {
                 let now = now_millis_as_micros();
+                if let Some(inserts) = self.inserts() {
+                    let user = crate::storage::inserts::NewUser { company_id, now, columns: user_data_row(data) };
+                    return inserts.ask(user).await?.ok_or(StoreError::Conflict("userName"));
+                }
                 // One statement: the user and, by trigger, its value rows.
                 let user = self
                     .write(WriteStatement {
@@ -1159,7 +1164,7 @@ macro_rules! impl_sql_store {
                 if let (Some(lookups), Some(name)) = (self.lookups(), crate::storage::sql_filter::user_name_only(query)) {
                     // A `sortBy` is checked all the same.
                     crate::storage::sql_filter::order_by(&query.order)?;
-                    let user = lookups.user(company_id, Key::UserName(name)).await?;
+                    let user = lookups.ask((company_id, Key::UserName(name))).await?;
                     let total = u64::from(user.is_some());
                     let shown = query.start_index <= 1 && query.count > 0;
                     return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });

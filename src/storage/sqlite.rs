@@ -284,9 +284,14 @@ impl InlineReads for SqliteStore {
     }
 }
 
-/// Reads are on the caller's thread, or each on a reader's: nothing to gather.
-impl super::lookups::GatheredReads for SqliteStore {
-    fn lookups(&self) -> Option<&std::sync::Arc<super::lookups::Lookups>> {
+/// Reads are on the caller's thread, or each on a reader's; writes are
+/// committed together already (`group_commit`).
+impl super::gather::Gathered for SqliteStore {
+    fn lookups(&self) -> Option<&Arc<super::gather::Gather<super::lookups::Lookups>>> {
+        None
+    }
+
+    fn inserts(&self) -> Option<&Arc<super::gather::Gather<super::inserts::Inserts>>> {
         None
     }
 }

@@ -14,7 +14,8 @@ use crate::users::urlencode;
 both_backends!(
     clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store,
     writes_sent_together_each_get_their_own_outcome,
-    reads_sent_together_each_get_their_own_answer
+    reads_sent_together_each_get_their_own_answer,
+    creates_of_one_user_name_sent_together_give_one_201
 );
 
 const NAMES: [&str; 4] = [
@@ -230,6 +231,60 @@ async fn race(app: &TestApp, bases: Vec<String>) {
 async fn clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store(app: TestApp) {
     let bases = vec![app.address.clone()];
     race(&app, bases).await;
+}
+
+/// Creates that arrive together (on PostgreSQL, inserted in one statement),
+/// three of each new userName in different cases: one of each is created,
+/// with what that request sent, and the other two are answered 409.
+async fn creates_of_one_user_name_sent_together_give_one_201(app: TestApp) {
+    let tasks: Vec<_> = (0..48)
+        .map(|i| {
+            let (client, base, key) = (app.client.clone(), app.address.clone(), app.key.clone());
+            tokio::spawn(async move {
+                let name = format!("twin{}@example.com", i / 3);
+                let name = match i % 3 {
+                    0 => name,
+                    1 => name.to_uppercase(),
+                    _ => name.replacen("twin", "TWIN", 1),
+                };
+                let title = format!("request {i}");
+                let body = json!({"userName": name, "title": title});
+                let (status, user) =
+                    send(&client, &base, &key, Method::POST, "/Users", Some(body)).await;
+                (i / 3, title, status, user)
+            })
+        })
+        .collect();
+    let mut created = std::collections::HashMap::new();
+    for task in tasks {
+        let (twin, title, status, user) = task.await.unwrap();
+        match status.as_u16() {
+            201 => {
+                assert_eq!(user["title"], title.as_str(), "{user}");
+                let id = user["id"].as_str().unwrap().to_string();
+                assert!(
+                    created.insert(twin, (id, title)).is_none(),
+                    "two creates of twin{twin} answered 201"
+                );
+            }
+            409 => assert_eq!(user["scimType"], "uniqueness", "{user}"),
+            other => panic!("{other}: {user}"),
+        }
+    }
+    assert_eq!(created.len(), 16, "one of each name is created");
+    for (twin, (id, title)) in created {
+        let (status, user) = send(
+            &app.client,
+            &app.address,
+            &app.key,
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{user}");
+        assert_eq!(user["title"], title.as_str(), "twin{twin}: {user}");
+    }
 }
 
 /// Reads that arrive together (on PostgreSQL, looked up in one statement):

@@ -15,7 +15,8 @@ both_backends!(
     clients_racing_on_the_same_users_get_no_500s_and_a_consistent_store,
     writes_sent_together_each_get_their_own_outcome,
     reads_sent_together_each_get_their_own_answer,
-    creates_of_one_user_name_sent_together_give_one_201
+    creates_of_one_user_name_sent_together_give_one_201,
+    patches_of_different_attributes_sent_together_all_land
 );
 
 const NAMES: [&str; 4] = [
@@ -284,6 +285,78 @@ async fn creates_of_one_user_name_sent_together_give_one_201(app: TestApp) {
         .await;
         assert_eq!(status, 200, "{user}");
         assert_eq!(user["title"], title.as_str(), "twin{twin}: {user}");
+    }
+}
+
+/// PATCHes that arrive together: each of 16 users gets three at once, of
+/// its title, its emails and its active flag; every one lands, once.
+async fn patches_of_different_attributes_sent_together_all_land(app: TestApp) {
+    let mut ids = Vec::new();
+    for i in 0..16 {
+        let (status, user) = send(
+            &app.client,
+            &app.address,
+            &app.key,
+            Method::POST,
+            "/Users",
+            Some(json!({"userName": format!("patched{i}@example.com")})),
+        )
+        .await;
+        assert_eq!(status, 201, "{user}");
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    let mut tasks = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let operations = [
+            json!({"op": "replace", "path": "title", "value": format!("title {i}")}),
+            json!({"op": "add", "path": "emails", "value": [{"type": "work", "value": format!("work{i}@example.com")}]}),
+            json!({"op": "replace", "path": "active", "value": false}),
+        ];
+        for operation in operations {
+            let (client, base, key) = (app.client.clone(), app.address.clone(), app.key.clone());
+            let path = format!("/Users/{id}");
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [operation],
+            });
+            tasks.push(tokio::spawn(async move {
+                send(&client, &base, &key, Method::PATCH, &path, Some(body)).await
+            }));
+        }
+    }
+    for task in tasks {
+        let (status, user) = task.await.unwrap();
+        assert_eq!(status, 200, "{user}");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let (_, user) = send(
+            &app.client,
+            &app.address,
+            &app.key,
+            Method::GET,
+            &format!("/Users/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(user["title"], format!("title {i}"), "{user}");
+        assert_eq!(
+            user["emails"][0]["value"],
+            format!("work{i}@example.com"),
+            "{user}"
+        );
+        assert_eq!(user["active"], false, "{user}");
+        assert_eq!(user["meta"]["version"], "W/\"4\"", "{user}");
+        let filter = urlencode(&format!("emails.value eq \"work{i}@example.com\""));
+        let (_, found) = send(
+            &app.client,
+            &app.address,
+            &app.key,
+            Method::GET,
+            &format!("/Users?filter={filter}"),
+            None,
+        )
+        .await;
+        assert_eq!(found["Resources"][0]["id"], id.as_str(), "{found}");
     }
 }
 

@@ -48,6 +48,11 @@ async fn send(
     (status, body)
 }
 
+/// GET `path` under `/scim/v2` with the app's own key.
+async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    send(&app.client, &app.address, &app.key, Method::GET, path, None).await
+}
+
 async fn lookup(client: &Client, base: &str, key: &str, name: &str) -> Option<String> {
     let filter = urlencode(&format!("userName eq \"{name}\""));
     let (status, list) = send(
@@ -274,15 +279,7 @@ async fn creates_of_one_user_name_sent_together_give_one_201(app: TestApp) {
     }
     assert_eq!(created.len(), 16, "one of each name is created");
     for (twin, (id, title)) in created {
-        let (status, user) = send(
-            &app.client,
-            &app.address,
-            &app.key,
-            Method::GET,
-            &format!("/Users/{id}"),
-            None,
-        )
-        .await;
+        let (status, user) = get(&app, &format!("/Users/{id}")).await;
         assert_eq!(status, 200, "{user}");
         assert_eq!(user["title"], title.as_str(), "twin{twin}: {user}");
     }
@@ -329,15 +326,7 @@ async fn patches_of_different_attributes_sent_together_all_land(app: TestApp) {
         assert_eq!(status, 200, "{user}");
     }
     for (i, id) in ids.iter().enumerate() {
-        let (_, user) = send(
-            &app.client,
-            &app.address,
-            &app.key,
-            Method::GET,
-            &format!("/Users/{id}"),
-            None,
-        )
-        .await;
+        let (_, user) = get(&app, &format!("/Users/{id}")).await;
         assert_eq!(user["title"], format!("title {i}"), "{user}");
         assert_eq!(
             user["emails"][0]["value"],
@@ -347,15 +336,7 @@ async fn patches_of_different_attributes_sent_together_all_land(app: TestApp) {
         assert_eq!(user["active"], false, "{user}");
         assert_eq!(user["meta"]["version"], "W/\"4\"", "{user}");
         let filter = urlencode(&format!("emails.value eq \"work{i}@example.com\""));
-        let (_, found) = send(
-            &app.client,
-            &app.address,
-            &app.key,
-            Method::GET,
-            &format!("/Users?filter={filter}"),
-            None,
-        )
-        .await;
+        let (_, found) = get(&app, &format!("/Users?filter={filter}")).await;
         assert_eq!(found["Resources"][0]["id"], id.as_str(), "{found}");
     }
 }
@@ -471,15 +452,7 @@ async fn reads_sent_together_each_get_their_own_answer(app: TestApp) {
     }
     // A lookup's sortBy is checked as any list's.
     let filter = urlencode("userName eq \"reader1@example.com\"");
-    let (status, error) = send(
-        &app.client,
-        &app.address,
-        &app.key,
-        Method::GET,
-        &format!("/Users?filter={filter}&sortBy=emails"),
-        None,
-    )
-    .await;
+    let (status, error) = get(&app, &format!("/Users?filter={filter}&sortBy=emails")).await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["scimType"], "invalidPath", "{error}");
 }
@@ -565,15 +538,7 @@ async fn writes_sent_together_each_get_their_own_outcome(app: TestApp) {
         assert_eq!(status, if i % 2 == 0 { 204 } else { 200 });
     }
     for (i, (name, id)) in created.iter().enumerate() {
-        let (status, user) = send(
-            &app.client,
-            &app.address,
-            &app.key,
-            Method::GET,
-            &format!("/Users/{id}"),
-            None,
-        )
-        .await;
+        let (status, user) = get(&app, &format!("/Users/{id}")).await;
         if i % 2 == 0 {
             assert_eq!(status, 404, "{name} was deleted: {user}");
         } else {

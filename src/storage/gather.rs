@@ -23,6 +23,9 @@ pub(super) trait Job: Send + Sync + Sized + 'static {
     type Ask: Send + 'static;
     type Done: Send + 'static;
 
+    /// Its name in `/metrics` (`kind`).
+    const KIND: &'static str;
+
     /// Statements of this kind on their way at once.
     const RUNNING: usize;
 
@@ -131,6 +134,8 @@ impl<J: Job> Gather<J> {
                 let n = queue.asked.len().min(J::BATCH);
                 queue.asked.drain(..n).collect::<Vec<_>>()
             };
+            metrics::counter!(BATCHES, "kind" => J::KIND).increment(1);
+            metrics::counter!(ASKS, "kind" => J::KIND).increment(batch.len() as u64);
             if let Err(error) = self.job.answer(&self.connections, &mut batch).await {
                 if super::connection_lost(&error) {
                     self.connections.check_all();
@@ -169,6 +174,11 @@ fn passed_on(error: &sqlx::Error, repeatable: bool) -> Option<sqlx::Error> {
         _ => None,
     }
 }
+
+/// What was asked for, and the batches it went in (one statement each, or
+/// one per company for lookups).
+const ASKS: &str = "postgres_gathered_asks_total";
+const BATCHES: &str = "postgres_gathered_batches_total";
 
 /// Where a store gathers statements (PostgreSQL).
 pub(super) trait Gathered {

@@ -40,6 +40,7 @@ impl Job for Inserts {
     /// The user created, or none if its userName is taken.
     type Done = Option<User>;
 
+    const KIND: &'static str = "create";
     const RUNNING: usize = 2;
     /// 35 parameters a row, of PostgreSQL's 65,535.
     const BATCH: usize = 64;

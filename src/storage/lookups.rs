@@ -36,6 +36,7 @@ impl Job for Lookups {
     type Ask = (i64, Key);
     type Done = Option<User>;
 
+    const KIND: &'static str = "lookup";
     const RUNNING: usize = 1;
     const BATCH: usize = 64;
     const REPEATABLE: bool = true;

@@ -36,7 +36,8 @@ fn series(metrics: &str, series: &str) -> Option<f64> {
 /// On SQLite, creates and deletes that arrive together are committed
 /// together, every one counted in `/metrics` with the transactions they
 /// took, and the log's copies into the files are timed there; PostgreSQL
-/// commits each on its own and has no such series.
+/// has no such series, but counts the creates it inserted together and the
+/// statements they took.
 async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
     let Some((database_url, _database)) = create_database(backend).await else {
         return;
@@ -93,6 +94,12 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
         Backend::Postgres => {
             assert_eq!((writes, batches), (None, None), "{metrics}");
             assert!(!metrics.contains("sqlite_checkpoint"), "{metrics}");
+            // Creates go to PostgreSQL together, many to a statement.
+            let asks = series(&metrics, r#"postgres_gathered_asks_total{kind="create"}"#);
+            assert_eq!(asks, Some(40.0), "{metrics}");
+            let batches = r#"postgres_gathered_batches_total{kind="create"}"#;
+            let batches = series(&metrics, batches).unwrap();
+            assert!((1.0..=40.0).contains(&batches), "{metrics}");
         }
     }
 }
@@ -100,7 +107,7 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
 /// SQLite answers reads of one user (by id, by a unique key, and a PATCH's
 /// read before its write) on the request's own thread, and counts them in
 /// `/metrics`, here of a server process of its own. PostgreSQL has no such
-/// reads.
+/// reads; it counts its lookups, gathered, and the statements they took.
 async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) {
     let Some((database_url, _database)) = create_database(backend).await else {
         return;
@@ -163,8 +170,17 @@ async fn reads_of_one_user_are_answered_on_the_request_thread(backend: Backend) 
         Backend::Sqlite => {
             assert!(read >= Some(6.0), "{metrics}");
             assert!(!metrics.contains(r#"outcome="fallback""#), "{metrics}");
+            assert!(!metrics.contains("postgres_gathered"), "{metrics}");
         }
-        Backend::Postgres => assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}"),
+        // The same reads but the externalId lookup, gathered (each alone
+        // here, one after another).
+        Backend::Postgres => {
+            assert!(!metrics.contains("sqlite_inline_reads_total"), "{metrics}");
+            let asks = series(&metrics, r#"postgres_gathered_asks_total{kind="lookup"}"#);
+            assert_eq!(asks, Some(5.0), "{metrics}");
+            let batches = r#"postgres_gathered_batches_total{kind="lookup"}"#;
+            assert_eq!(series(&metrics, batches), Some(5.0), "{metrics}");
+        }
     }
 }
 

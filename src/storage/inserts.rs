@@ -13,7 +13,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::connections::Connections;
 use super::gather::{Asked, Job};
-use super::sql_store::{ColumnValue, USER_COLUMNS, USER_DATA_COLUMNS};
+use super::sql_store::{bind_column_values, insert_users_sql, ColumnValue, USER_COLUMNS};
 use super::user_row::user_from_row;
 use crate::teamtailor::User;
 
@@ -86,16 +86,13 @@ async fn insert(
     connections: &Connections<PgConnectOptions>,
     asks: &[&NewUser],
 ) -> Result<Vec<User>, sqlx::Error> {
-    let sql = insert_sql(asks.len());
+    let sql = format!(
+        "{} ON CONFLICT (company_id, user_name_lower) DO NOTHING RETURNING {USER_COLUMNS}",
+        insert_users_sql(asks.len())
+    );
     let mut query = sqlx::query(&sql);
     for ask in asks {
-        for value in &ask.columns {
-            query = match value {
-                ColumnValue::Text(text) => query.bind(text.as_deref()),
-                ColumnValue::Bool(flag) => query.bind(*flag),
-            };
-        }
-        query = query
+        query = bind_column_values(query, &ask.columns)
             .bind(ask.company_id)
             .bind(ask.now)
             .bind(ask.now)
@@ -104,28 +101,4 @@ async fn insert(
     let mut connection = connections.acquire().await?;
     let rows = query.fetch_all(&mut *connection).await?;
     rows.iter().map(user_from_row).collect()
-}
-
-/// An `INSERT` of `rows` users; each row's values are its columns', then
-/// its company, created and updated times, and version.
-fn insert_sql(rows: usize) -> String {
-    use std::fmt::Write;
-    let per_row = USER_DATA_COLUMNS.len() + 4;
-    let mut sql = format!(
-        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES ",
-        USER_DATA_COLUMNS.join(", ")
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..per_row {
-            let separator = if column == 0 { "" } else { ", " };
-            let _ = write!(sql, "{separator}${}", row * per_row + column + 1);
-        }
-        sql.push(')');
-    }
-    let _ = write!(
-        sql,
-        " ON CONFLICT (company_id, user_name_lower) DO NOTHING RETURNING {USER_COLUMNS}"
-    );
-    sql
 }

@@ -109,20 +109,44 @@ pub(super) struct UserValueRow {
 /// Optimistic attempts of `modify_user` before it locks the row.
 pub(super) const OPTIMISTIC_WRITES: usize = 3;
 
+/// An INSERT of `rows` users, `$1` on: each row's values are its
+/// [`USER_DATA_COLUMNS`], then its company, created and updated times, and
+/// version. Callers add what follows `VALUES`.
+pub(super) fn insert_users_sql(rows: usize) -> String {
+    const WIDTH: usize = USER_DATA_COLUMNS.len() + 4;
+    let mut sql = format!(
+        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES ",
+        USER_DATA_COLUMNS.join(", ")
+    );
+    push_value_rows(&mut sql, rows, WIDTH, |sql, n| {
+        use std::fmt::Write;
+        let _ = write!(sql, "${n}");
+    });
+    sql
+}
+
 pub(super) fn import_users_sql(rows: usize) -> String {
-    let width = USER_DATA_COLUMNS.len() + 4;
-    let tuples: Vec<String> = (0..rows)
-        .map(|r| {
-            let p: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", p.join(", "))
-        })
-        .collect();
-    format!(
-        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES {} \
-         ON CONFLICT DO NOTHING",
-        USER_DATA_COLUMNS.join(", "),
-        tuples.join(", ")
-    )
+    format!("{} ON CONFLICT DO NOTHING", insert_users_sql(rows))
+}
+
+/// `rows` parenthesised rows of `width` placeholders each, written by
+/// `placeholder(sql, n)` with `n` counting from 1: `($1, $2), ($3, $4)`.
+fn push_value_rows(
+    sql: &mut String,
+    rows: usize,
+    width: usize,
+    placeholder: impl Fn(&mut String, usize),
+) {
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=width {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            placeholder(sql, r * width + c);
+        }
+        sql.push(')');
+    }
 }
 
 /// A multi-row INSERT of `rows` journal entries: `verb` first, then each
@@ -139,27 +163,12 @@ pub(super) fn insert_journal_sql(
          request_body, status, response_body, latency_micros, user_id, change, fault) VALUES "
     );
     sql.reserve(rows * COLUMNS * 5);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 1..=COLUMNS {
-            if c > 1 {
-                sql.push_str(", ");
-            }
-            placeholder(&mut sql, r * COLUMNS + c);
-        }
-        sql.push(')');
-    }
+    push_value_rows(&mut sql, rows, COLUMNS, placeholder);
     sql
 }
 
 pub(super) fn insert_user_sql() -> String {
-    let n = USER_DATA_COLUMNS.len();
-    let placeholders: Vec<String> = (1..=n + 4).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO users ({}, company_id, created_at, updated_at, version) VALUES ({}) RETURNING {USER_COLUMNS}",
-        USER_DATA_COLUMNS.join(", "),
-        placeholders.join(", ")
-    )
+    format!("{} RETURNING {USER_COLUMNS}", insert_users_sql(1))
 }
 
 /// An UPDATE of the columns of `data` that differ from `current` (the row
@@ -215,15 +224,24 @@ impl WriteStatement {
         bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
         i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     {
-        let mut query = sqlx::query(&self.sql);
-        for value in &self.columns {
-            query = match value {
-                ColumnValue::Text(text) => query.bind(text.as_deref()),
-                ColumnValue::Bool(flag) => query.bind(*flag),
-            };
-        }
+        let query = bind_column_values(sqlx::query(&self.sql), &self.columns);
         self.ints.iter().fold(query, |query, n| query.bind(*n))
     }
+}
+
+/// `query` with `values` bound by reference, in order.
+pub(super) fn bind_column_values<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    values: &'q [ColumnValue],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    values.iter().fold(query, |query, value| match value {
+        ColumnValue::Text(text) => query.bind(text.as_deref()),
+        ColumnValue::Bool(flag) => query.bind(*flag),
+    })
 }
 
 /// Instants are stored at millisecond precision: what SCIM shows is exactly what

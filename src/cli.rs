@@ -463,7 +463,9 @@ async fn users(command: UsersCommand, store: &Database) -> Result<(), String> {
             println!("-- bound values: {}", plan.binds.join(", "));
             println!(
                 "-- runs as: {}",
-                if plan.lookup {
+                if plan.gathered {
+                    "a lookup, in one statement with the userName lookups asked at the same time (up to 64)"
+                } else if plan.lookup {
                     "a lookup"
                 } else {
                     "a scan (never on every reader connection at once: lookups always find one)"

@@ -184,4 +184,15 @@ const BATCHES: &str = "postgres_gathered_batches_total";
 pub(super) trait Gathered {
     fn lookups(&self) -> Option<&Arc<Gather<super::lookups::Lookups>>>;
     fn inserts(&self) -> Option<&Arc<Gather<super::inserts::Inserts>>>;
+
+    /// The plan of the statement a `userName eq` lookup goes in, where
+    /// lookups are gathered.
+    fn explain_lookup(
+        &self,
+        _company_id: i64,
+        _user_name: String,
+    ) -> impl std::future::Future<Output = Option<super::StoreResult<super::QueryPlan>>> + Send
+    {
+        async { None }
+    }
 }

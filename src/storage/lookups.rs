@@ -14,11 +14,14 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::Row;
 
 use super::connections::Connections;
 use super::gather::{Asked, Job};
+use super::sql_filter::Bind;
 use super::sql_store::USER_COLUMNS;
 use super::user_row::user_from_row;
+use super::{QueryPlan, StoreResult};
 use crate::teamtailor::User;
 
 /// What a user is looked up by.
@@ -108,6 +111,33 @@ async fn fetch(
         None => return Ok(Vec::new()),
     };
     query.fetch_all(connection).await
+}
+
+/// `EXPLAIN` of the statement a `userName eq` lookup goes in, as if alone.
+pub(super) async fn explain(
+    connections: &Connections<PgConnectOptions>,
+    company_id: i64,
+    user_name: String,
+) -> StoreResult<QueryPlan> {
+    let mut connection = connections.acquire().await?;
+    let rows = sqlx::query(&format!("EXPLAIN {}", *BY_USER_NAME))
+        .bind(company_id)
+        .bind(vec![user_name.as_str()])
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(QueryPlan {
+        sql: BY_USER_NAME.clone(),
+        binds: vec![
+            company_id.to_string(),
+            format!("[{:?}]", Bind::Text(user_name)),
+        ],
+        plan: rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("QUERY PLAN"))
+            .collect::<Result<_, _>>()?,
+        lookup: true,
+        gathered: true,
+    })
 }
 
 static BY_ID: LazyLock<String> = LazyLock::new(|| {

@@ -216,6 +216,9 @@ pub struct QueryPlan {
     pub plan: Vec<String>,
     /// A lookup by a key, not held back while scans run.
     pub lookup: bool,
+    /// Run in one statement with the lookups asked at the same time (the
+    /// bound array then holds theirs too).
+    pub gathered: bool,
 }
 
 #[derive(Debug, Clone)]

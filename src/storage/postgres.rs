@@ -149,6 +149,14 @@ impl super::gather::Gathered for PostgresStore {
     fn inserts(&self) -> Option<&Arc<Gather<Inserts>>> {
         Some(&self.inserts)
     }
+
+    async fn explain_lookup(
+        &self,
+        company_id: i64,
+        user_name: String,
+    ) -> Option<super::StoreResult<super::QueryPlan>> {
+        Some(super::lookups::explain(&self.reader, company_id, user_name).await)
+    }
 }
 
 impl super::totals::RememberedTotals<Connection<'_, PgConnectOptions>> for PostgresStore {

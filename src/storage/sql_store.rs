@@ -1284,13 +1284,20 @@ macro_rules! impl_sql_store {
             }
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
-                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
-                let explain = format!("{} {}", $explain, statement.page_sql);
+                // What `list_users` runs instead of a page for `userName eq`.
+                if let Some(name) = crate::storage::sql_filter::user_name_only(query) {
+                    crate::storage::sql_filter::order_by(&query.order)?;
+                    if let Some(plan) = self.explain_lookup(company_id, name).await {
+                        return plan;
+                    }
+                }
                 let mut reader = self.reader.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *reader).await?;
                 if prefer_indexes && !$prefer_indexes.is_empty() {
                     sqlx::query($prefer_indexes).execute(&mut *transaction).await?;
                 }
+                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
+                let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut page = sqlx::query(&explain).bind(company_id);
                 if statement.versioned {
                     page = page.bind(None::<String>);
@@ -1310,6 +1317,7 @@ macro_rules! impl_sql_store {
                 binds.push(statement.offset.to_string());
                 Ok(crate::storage::QueryPlan {
                     lookup: statement.lookup,
+                    gathered: false,
                     sql: statement.page_sql,
                     binds,
                     plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,

@@ -191,8 +191,7 @@ pub(super) trait Gathered {
         &self,
         _company_id: i64,
         _user_name: String,
-    ) -> impl std::future::Future<Output = Option<super::StoreResult<super::QueryPlan>>> + Send
-    {
+    ) -> impl Future<Output = Option<super::StoreResult<super::QueryPlan>>> + Send {
         async { None }
     }
 }

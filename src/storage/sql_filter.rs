@@ -188,8 +188,18 @@ pub fn translate_query(
 }
 
 /// The userName a query asks for, lower-cased, if it asks for nothing else
-/// (`userName eq "..."`): one user or none, whatever the order.
-pub fn user_name_only(query: &UserQuery) -> Option<String> {
+/// (`userName eq "..."`): one user or none, whatever the order. Its
+/// `sortBy` is checked all the same. What a store that gathers lookups runs
+/// instead of a page (and `explain` shows).
+pub fn user_name_lookup(query: &UserQuery) -> Result<Option<String>, ScimError> {
+    let Some(name) = user_name_only(query) else {
+        return Ok(None);
+    };
+    order_by(&query.order)?;
+    Ok(Some(name))
+}
+
+fn user_name_only(query: &UserQuery) -> Option<String> {
     match (&query.filter, query.conditions.is_empty()) {
         (
             Some(Filter::Compare {

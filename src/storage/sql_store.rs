@@ -1179,13 +1179,13 @@ macro_rules! impl_sql_store {
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
                 // `userName eq "..."`: one user or none, gathered where the
                 // store gathers reads.
-                if let (Some(lookups), Some(name)) = (self.lookups(), crate::storage::sql_filter::user_name_only(query)) {
-                    // A `sortBy` is checked all the same.
-                    crate::storage::sql_filter::order_by(&query.order)?;
-                    let user = lookups.ask((company_id, Key::UserName(name))).await?;
-                    let total = u64::from(user.is_some());
-                    let shown = query.start_index <= 1 && query.count > 0;
-                    return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
+                if let Some(lookups) = self.lookups() {
+                    if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
+                        let user = lookups.ask((company_id, Key::UserName(name))).await?;
+                        let total = u64::from(user.is_some());
+                        let shown = query.start_index <= 1 && query.count > 0;
+                        return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
+                    }
                 }
                 let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
                 // Scans take their turn (see `scans`) wherever they are read.
@@ -1285,19 +1285,18 @@ macro_rules! impl_sql_store {
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
                 // What `list_users` runs instead of a page for `userName eq`.
-                if let Some(name) = crate::storage::sql_filter::user_name_only(query) {
-                    crate::storage::sql_filter::order_by(&query.order)?;
+                if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
                     if let Some(plan) = self.explain_lookup(company_id, name).await {
                         return plan;
                     }
                 }
+                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
+                let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut reader = self.reader.acquire().await?;
                 let mut transaction = sqlx::Connection::begin(&mut *reader).await?;
                 if prefer_indexes && !$prefer_indexes.is_empty() {
                     sqlx::query($prefer_indexes).execute(&mut *transaction).await?;
                 }
-                let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
-                let explain = format!("{} {}", $explain, statement.page_sql);
                 let mut page = sqlx::query(&explain).bind(company_id);
                 if statement.versioned {
                     page = page.bind(None::<String>);

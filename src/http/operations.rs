@@ -41,6 +41,11 @@ pub fn prometheus() -> &'static PrometheusHandle {
                 LATENCY_BUCKETS,
             )
             .expect("valid buckets")
+            .set_buckets_for_metric(
+                Matcher::Full(crate::storage::MERGE_SECONDS.into()),
+                LATENCY_BUCKETS,
+            )
+            .expect("valid buckets")
             .build_recorder();
         let handle = recorder.handle();
         // Another recorder may already be installed (several apps in one test process).

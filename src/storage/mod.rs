@@ -9,6 +9,7 @@ mod inline_reads;
 mod inserts;
 mod journal_body;
 mod lookups;
+mod pending_lists;
 mod postgres;
 mod scans;
 mod sql_filter;
@@ -27,6 +28,7 @@ use crate::scim::ScimError;
 use crate::teamtailor::{Micros, Role, User, UserData};
 
 pub use checkpointer::{CHECKPOINT_SECONDS, RESTART_SECONDS};
+pub use pending_lists::{MERGED_PAGES, MERGE_SECONDS};
 pub use postgres::PostgresStore;
 pub(crate) use sql_store::now_millis_as_micros;
 pub use sqlite::SqliteStore;
@@ -418,7 +420,9 @@ impl Database {
 
     pub async fn connect_for(url: &str, workload: Workload) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Database::Postgres(PostgresStore::connect(url).await?))
+            Ok(Database::Postgres(
+                PostgresStore::connect(url, workload).await?,
+            ))
         } else if url.starts_with("sqlite:") {
             Ok(Database::Sqlite(SqliteStore::connect(url, workload).await?))
         } else {

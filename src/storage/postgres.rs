@@ -11,9 +11,11 @@ use super::connections::{Connection, Connections, Open};
 use super::gather::Gather;
 use super::inserts::Inserts;
 use super::lookups::Lookups;
+use super::pending_lists::PendingLists;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;
+use super::Workload;
 
 pub struct PostgresStore {
     /// One set of connections for reads and writes, under both names.
@@ -26,13 +28,16 @@ pub struct PostgresStore {
     /// The journal's batches, beside requests' statements (sqlx's pool: a
     /// batch's ping on release is no cost to speak of).
     journal_writer: PgPool,
+    /// The trigram indexes' pending lists, merged in the background by a
+    /// serving instance (on a journal writer's connection).
+    pending_lists: Option<PendingLists>,
     scans: Scans,
     /// Totals counted by any reader (snapshots compare across connections).
     totals: Mutex<Totals>,
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, workload: Workload) -> StoreResult<Self> {
         // Every query here is short; compiling a large one (a count over
         // many users) with JIT costs more than it saves.
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
@@ -46,18 +51,24 @@ impl PostgresStore {
             .run(&journal_writer)
             .await?;
         let connections = Arc::new(Connections::open(options, CONNECTIONS, Some(WAIT)).await?);
+        let pending_lists =
+            (workload == Workload::Serve).then(|| PendingLists::start(journal_writer.clone()));
         Ok(PostgresStore {
             reader: connections.clone(),
             lookups: Gather::new(Lookups, connections.clone()),
             inserts: Gather::new(Inserts, connections.clone()),
             writer: connections,
             journal_writer,
+            pending_lists,
             scans: Scans::new(CONNECTIONS),
             totals: Mutex::default(),
         })
     }
 
     pub async fn close(&self) {
+        if let Some(pending_lists) = &self.pending_lists {
+            pending_lists.stop().await;
+        }
         self.writer.close().await;
         self.journal_writer.close().await;
     }

@@ -37,7 +37,8 @@ fn series(metrics: &str, series: &str) -> Option<f64> {
 /// together, every one counted in `/metrics` with the transactions they
 /// took, and the log's copies into the files are timed there; PostgreSQL
 /// has no such series, but counts the creates it inserted together and the
-/// statements they took.
+/// statements they took, and the trigram indexes' pending-list pages merged
+/// in the background.
 async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
     let Some((database_url, _database)) = create_database(backend).await else {
         return;
@@ -50,7 +51,10 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
             .post(&users)
             .bearer_auth(crate::crash::TOKEN)
             .header("content-type", SCIM_JSON)
-            .json(&json!({"userName": format!("batch{i}@example.com")}))
+            .json(&json!({
+                "userName": format!("batch{i}@example.com"),
+                "emails": [{"value": format!("batch{i}@example.com"), "type": "work"}],
+            }))
             .send()
     });
     let mut ids = Vec::new();
@@ -100,6 +104,27 @@ async fn writes_are_counted_by_the_transactions_they_took(backend: Backend) {
             let batches = r#"postgres_gathered_batches_total{kind="create"}"#;
             let batches = series(&metrics, batches).unwrap();
             assert!((1.0..=40.0).contains(&batches), "{metrics}");
+            // The new users' entries in the trigram indexes are merged from
+            // their pending lists in the background, within a second or so.
+            let merged = |metrics: &str, index: &str| {
+                let pages =
+                    format!("postgres_pending_list_pages_merged_total{{index=\"{index}\"}}");
+                series(metrics, &pages).unwrap_or(0.0)
+            };
+            let indexes = ["users_user_name_trigram", "user_values_value_trigram"];
+            let mut metrics = metrics;
+            for _ in 0..50 {
+                if indexes.iter().all(|index| merged(&metrics, index) >= 1.0) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                metrics = scrape(&client, &server.base).await;
+            }
+            for index in indexes {
+                assert!(merged(&metrics, index) >= 1.0, "{index}: {metrics}");
+            }
+            let merges = r#"postgres_pending_list_merge_duration_seconds_count{index="users_user_name_trigram"}"#;
+            assert!(series(&metrics, merges) >= Some(1.0), "{metrics}");
         }
     }
 }

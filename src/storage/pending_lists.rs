@@ -1,0 +1,97 @@
+//! PostgreSQL's trigram indexes take new entries into a pending list (GIN's
+//! fast update) that is merged into the index in one go. Left to inserts,
+//! the insert that finds a list over `gin_pending_list_limit` merges it, and
+//! every create gathered into its statement waits for that. A serving
+//! instance merges the lists in the background instead, every
+//! [`INTERVAL`]; migration 0014 raises the limit to 4 MB so that an insert
+//! merges only when this falls behind (at 6,600 POSTs a second each list
+//! grows by about 4 MB a second). An insert that finds a merge under way
+//! leaves the list to it; instances sharing a database merge in turn.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How often the lists are merged.
+const INTERVAL: Duration = Duration::from_millis(200);
+
+/// After a merge failed (the database gone, or the indexes owned by another
+/// role: only their owner may merge them), the next attempt.
+const BACKOFF: Duration = Duration::from_secs(10);
+
+/// The indexes with pending lists.
+const INDEXES: [&str; 2] = ["users_user_name_trigram", "user_values_value_trigram"];
+
+/// Pending-list pages merged into each index, by `index`.
+pub const MERGED_PAGES: &str = "postgres_pending_list_pages_merged_total";
+
+/// How long each merge took, by `index`.
+pub const MERGE_SECONDS: &str = "postgres_pending_list_merge_duration_seconds";
+
+/// The running merges; they stop when this is dropped or stopped.
+pub(super) struct PendingLists {
+    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PendingLists {
+    /// Starts merging on a connection of `pool`.
+    pub(super) fn start(pool: PgPool) -> Self {
+        let task = tokio::spawn(async move {
+            let mut warned = false;
+            loop {
+                tokio::time::sleep(INTERVAL).await;
+                match merge_all(&pool).await {
+                    Ok(()) => warned = false,
+                    Err(error) => {
+                        if !warned {
+                            tracing::warn!(
+                                %error,
+                                "merging the trigram indexes' pending lists failed; inserts \
+                                 merge them meanwhile (retrying every {} s)",
+                                BACKOFF.as_secs()
+                            );
+                        }
+                        warned = true;
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                }
+            }
+        });
+        PendingLists {
+            task: std::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Stops merging, waiting for a merge under way to be cut short.
+    pub(super) async fn stop(&self) {
+        let task = self.task.lock().ok().and_then(|mut task| task.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for PendingLists {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+async fn merge_all(pool: &PgPool) -> Result<(), sqlx::Error> {
+    for index in INDEXES {
+        let started = Instant::now();
+        let (pages,): (i64,) = sqlx::query_as("SELECT gin_clean_pending_list($1::regclass)")
+            .bind(index)
+            .fetch_one(pool)
+            .await?;
+        metrics::histogram!(MERGE_SECONDS, "index" => index)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!(MERGED_PAGES, "index" => index).increment(pages.max(0) as u64);
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,7 @@ const SLOW_CAPACITY: usize = 256;
 pub(super) struct InlineReaders {
     path: PathBuf,
     idle: Mutex<Vec<Reader>>,
+    closed: AtomicBool,
     /// When a statement (by hash, with its company and the offset's
     /// magnitude) last went over budget.
     slow: Mutex<HashMap<u64, Instant>>,
@@ -90,6 +92,7 @@ impl InlineReaders {
         Some(InlineReaders {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
             slow: Mutex::new(HashMap::new()),
         })
     }
@@ -116,6 +119,9 @@ impl InlineReaders {
         budget: Option<u32>,
         read: impl FnOnce(&Connection, &mut Totals) -> rusqlite::Result<T>,
     ) -> Result<T, Unread> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Unread::Failed);
+        }
         let taken = lock(&self.idle).pop();
         let mut reader = match taken {
             Some(reader) => reader,
@@ -162,9 +168,17 @@ impl InlineReaders {
 
     fn keep(&self, reader: Reader) {
         let mut idle = lock(&self.idle);
-        if idle.len() < IDLE {
+        if idle.len() < IDLE && !self.closed.load(Ordering::Acquire) {
             idle.push(reader);
         }
+    }
+
+    /// Closes the idle connections, and each one in use as its read ends;
+    /// later reads go through sqlx. Before the store's own connections: a
+    /// read-only connection closed last would leave the write-ahead log.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.idle).clear();
     }
 
     /// The users of a statement that selects `USER_COLUMNS` first.

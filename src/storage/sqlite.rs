@@ -163,6 +163,9 @@ impl SqliteStore {
     /// close copies the write-ahead log into its file and removes it, and
     /// readers, opened read-only, could not.
     pub async fn close(&self) {
+        if let Some(inline) = &self.inline {
+            inline.close();
+        }
         for checkpointer in &self.checkpointers {
             checkpointer.stop().await;
         }

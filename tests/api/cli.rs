@@ -527,6 +527,24 @@ async fn sqlite_files_are_whole_after_serve_and_commands_exit() {
             .unwrap();
         assert_eq!(response.status(), 201);
     }
+    // Reads of one user and of a page, which SQLite answers on the
+    // request's thread through read-only connections of their own.
+    let listed = client
+        .get(format!("{}/scim/v2/Users?count=5", server.url))
+        .bearer_auth("t0k3n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    let id = listed["Resources"][0]["id"].as_str().unwrap();
+    let one = client
+        .get(format!("{}/scim/v2/Users/{id}", server.url))
+        .bearer_auth("t0k3n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
     assert!(!logs_beside(dir.path()).is_empty(), "a running server logs");
     assert!(server.terminate().await.success());
     assert_eq!(logs_beside(dir.path()), Vec::<String>::new(), "after serve");

@@ -397,7 +397,8 @@ pub enum Workload {
 impl Database {
     /// Whether journal bodies are handed to the store compressed (see
     /// `journal::Body::compressed`): SQLite's journal file keeps them so;
-    /// PostgreSQL compresses long text itself (TOAST).
+    /// PostgreSQL compresses long text itself (TOAST; lz4 since migration
+    /// 0015).
     pub fn compresses_journal_bodies(&self) -> bool {
         matches!(self, Database::Sqlite(_))
     }

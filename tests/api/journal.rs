@@ -711,6 +711,43 @@ async fn long_bodies_are_kept_compressed_in_the_journal_file() {
     );
 }
 
+/// PostgreSQL keeps a long body (a list page's) compressed with lz4 where
+/// the server was built with it (else with its default, pglz), and the
+/// entry shows it as it was answered.
+#[tokio::test]
+async fn long_bodies_are_compressed_with_lz4_on_postgresql() {
+    let Some(app) = app(Backend::Postgres, None).await else {
+        return;
+    };
+    create_long_users(&app).await;
+    let list = app.get_json("/Users?count=60").await;
+    let size = list.to_string().len();
+    let listed = entries(&app, "limit=100", 61).await;
+    let shown = listed[0]["response_body"].as_str().unwrap();
+    assert!(shown.starts_with("{\"schemas\""), "{shown}");
+    assert!(shown.ends_with(&format!("… ({size} bytes)")));
+
+    let database = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let (methods,): (Vec<String>,) =
+        sqlx::query_as("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+            .fetch_one(&database)
+            .await
+            .unwrap();
+    let (compression,): (Option<String>,) =
+        sqlx::query_as("SELECT pg_column_compression(response_body) FROM journal WHERE id = $1")
+            .bind(listed[0]["id"].as_i64().unwrap())
+            .fetch_one(&database)
+            .await
+            .unwrap();
+    let expected = if methods.iter().any(|m| m == "lz4") {
+        "lz4"
+    } else {
+        "pglz"
+    };
+    assert_eq!(compression.as_deref(), Some(expected), "{methods:?}");
+    database.close().await;
+}
+
 /// A journal file written by an earlier version (entries indexed by user
 /// and by company apart) keeps its entries and histories once a server
 /// starts on it, and is left with the one index of each company's entries.

@@ -49,6 +49,7 @@ pub struct App {
 impl App {
     pub async fn build(settings: &Settings) -> Result<App, StartError> {
         let store = Database::connect(&settings.database_url).await?;
+        store.start_upkeep();
         let first_key = prepare_keys(&store, settings.bootstrap_token.as_ref()).await?;
         let tokens =
             TokenIssuer::load(&store, settings.jwt_secret.as_ref(), &settings.token_issuer).await?;

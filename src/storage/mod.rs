@@ -421,15 +421,22 @@ impl Database {
 
     pub async fn connect_for(url: &str, workload: Workload) -> StoreResult<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Database::Postgres(
-                PostgresStore::connect(url, workload).await?,
-            ))
+            Ok(Database::Postgres(PostgresStore::connect(url).await?))
         } else if url.starts_with("sqlite:") {
             Ok(Database::Sqlite(SqliteStore::connect(url, workload).await?))
         } else {
             Err(StoreError::Config(format!(
                 "unsupported database URL '{url}': use sqlite://PATH or postgres://..."
             )))
+        }
+    }
+
+    /// Starts what a serving instance does beside its requests: on
+    /// PostgreSQL, merging the trigram indexes' pending lists (SQLite's
+    /// checkpoints start with any connection for `Workload::Serve`).
+    pub fn start_upkeep(&self) {
+        if let Database::Postgres(store) = self {
+            store.merge_pending_lists();
         }
     }
 

@@ -2,11 +2,12 @@
 //! fast update) that is merged into the index in one go. Left to inserts,
 //! the insert that finds a list over `gin_pending_list_limit` merges it, and
 //! every create gathered into its statement waits for that. A serving
-//! instance merges the lists in the background instead, every
-//! [`INTERVAL`]; migration 0014 raises the limit to 4 MB so that an insert
-//! merges only when this falls behind (at 6,600 POSTs a second each list
-//! grows by about 4 MB a second). An insert that finds a merge under way
-//! leaves the list to it; instances sharing a database merge in turn.
+//! instance (not the other commands) merges the lists in the background
+//! instead, every [`INTERVAL`]; migration 0014 raises the limit to 4 MB so
+//! that an insert merges only when this falls behind (at 6,600 POSTs a
+//! second each list grows by about 4 MB a second). An insert that finds a
+//! merge under way leaves the list to it; instances sharing a database
+//! merge in turn.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! PostgreSQL: the production backend; several stateless instances may share it.
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -15,7 +15,6 @@ use super::pending_lists::PendingLists;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;
-use super::Workload;
 
 pub struct PostgresStore {
     /// One set of connections for reads and writes, under both names.
@@ -30,14 +29,14 @@ pub struct PostgresStore {
     journal_writer: PgPool,
     /// The trigram indexes' pending lists, merged in the background by a
     /// serving instance (on a journal writer's connection).
-    pending_lists: Option<PendingLists>,
+    pending_lists: OnceLock<PendingLists>,
     scans: Scans,
     /// Totals counted by any reader (snapshots compare across connections).
     totals: Mutex<Totals>,
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, workload: Workload) -> StoreResult<Self> {
+    pub async fn connect(url: &str) -> StoreResult<Self> {
         // Every query here is short; compiling a large one (a count over
         // many users) with JIT costs more than it saves.
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
@@ -51,22 +50,27 @@ impl PostgresStore {
             .run(&journal_writer)
             .await?;
         let connections = Arc::new(Connections::open(options, CONNECTIONS, Some(WAIT)).await?);
-        let pending_lists =
-            (workload == Workload::Serve).then(|| PendingLists::start(journal_writer.clone()));
         Ok(PostgresStore {
             reader: connections.clone(),
             lookups: Gather::new(Lookups, connections.clone()),
             inserts: Gather::new(Inserts, connections.clone()),
             writer: connections,
             journal_writer,
-            pending_lists,
+            pending_lists: OnceLock::new(),
             scans: Scans::new(CONNECTIONS),
             totals: Mutex::default(),
         })
     }
 
+    /// Starts merging the trigram indexes' pending lists in the background
+    /// (see `pending_lists`), once.
+    pub fn merge_pending_lists(&self) {
+        self.pending_lists
+            .get_or_init(|| PendingLists::start(self.journal_writer.clone()));
+    }
+
     pub async fn close(&self) {
-        if let Some(pending_lists) = &self.pending_lists {
+        if let Some(pending_lists) = self.pending_lists.get() {
             pending_lists.stop().await;
         }
         self.writer.close().await;

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::background::Background;
 use super::connections::Connections;
 use super::sqlite::SqliteFile;
 use super::StoreResult;
@@ -54,7 +54,7 @@ pub(super) enum FileWriter {
 /// writer, which a restart cut short could leave with the short wait), or
 /// with [`Checkpointer::stop`].
 pub(super) struct Checkpointer {
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    task: Background,
     pool: SqlitePool,
 }
 
@@ -76,7 +76,7 @@ impl Checkpointer {
             FileWriter::Database(_) => "database",
             FileWriter::Journal(_) => "journal",
         };
-        let task = tokio::spawn(async move {
+        let task = Background::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut next_restart = Instant::now();
@@ -109,28 +109,13 @@ impl Checkpointer {
                 }
             }
         });
-        Ok(Checkpointer {
-            task: std::sync::Mutex::new(Some(task)),
-            pool,
-        })
+        Ok(Checkpointer { task, pool })
     }
 
     /// Stops checkpointing and closes the checkpointer's connection.
     pub(super) async fn stop(&self) {
-        let task = self.task.lock().ok().and_then(|mut task| task.take());
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        self.task.stop().await;
         self.pool.close().await;
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
-            task.abort();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Persistence: one `Store` trait, implemented for PostgreSQL and SQLite.
 
 mod anchors;
+mod background;
 mod checkpointer;
 mod connections;
 mod gather;

@@ -12,8 +12,9 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use super::background::Background;
 
 /// How often the lists are merged.
 const INTERVAL: Duration = Duration::from_millis(200);
@@ -31,56 +32,29 @@ pub const MERGED_PAGES: &str = "postgres_pending_list_pages_merged_total";
 /// How long each merge took, by `index`.
 pub const MERGE_SECONDS: &str = "postgres_pending_list_merge_duration_seconds";
 
-/// The running merges; they stop when this is dropped or stopped.
-pub(super) struct PendingLists {
-    task: std::sync::Mutex<Option<JoinHandle<()>>>,
-}
-
-impl PendingLists {
-    /// Starts merging on a connection of `pool`.
-    pub(super) fn start(pool: PgPool) -> Self {
-        let task = tokio::spawn(async move {
-            let mut warned = false;
-            loop {
-                tokio::time::sleep(INTERVAL).await;
-                match merge_all(&pool).await {
-                    Ok(()) => warned = false,
-                    Err(error) => {
-                        if !warned {
-                            tracing::warn!(
-                                %error,
-                                "merging the trigram indexes' pending lists failed; inserts \
-                                 merge them meanwhile (retrying every {} s)",
-                                BACKOFF.as_secs()
-                            );
-                        }
-                        warned = true;
-                        tokio::time::sleep(BACKOFF).await;
+/// Starts merging on a connection of `pool`.
+pub(super) fn start(pool: PgPool) -> Background {
+    Background::spawn(async move {
+        let mut warned = false;
+        loop {
+            tokio::time::sleep(INTERVAL).await;
+            match merge_all(&pool).await {
+                Ok(()) => warned = false,
+                Err(error) => {
+                    if !warned {
+                        tracing::warn!(
+                            %error,
+                            "merging the trigram indexes' pending lists failed; inserts \
+                             merge them meanwhile (retrying every {} s)",
+                            BACKOFF.as_secs()
+                        );
                     }
+                    warned = true;
+                    tokio::time::sleep(BACKOFF).await;
                 }
             }
-        });
-        PendingLists {
-            task: std::sync::Mutex::new(Some(task)),
         }
-    }
-
-    /// Stops merging, waiting for a merge under way to be cut short.
-    pub(super) async fn stop(&self) {
-        let task = self.task.lock().ok().and_then(|mut task| task.take());
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for PendingLists {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
-            task.abort();
-        }
-    }
+    })
 }
 
 async fn merge_all(pool: &PgPool) -> Result<(), sqlx::Error> {

@@ -7,11 +7,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::ConnectOptions;
 
+use super::background::Background;
 use super::connections::{Connection, Connections, Open};
 use super::gather::Gather;
 use super::inserts::Inserts;
 use super::lookups::Lookups;
-use super::pending_lists::PendingLists;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, bind_user_data, impl_sql_store, WriteStatement};
 use super::totals::Totals;
@@ -29,7 +29,7 @@ pub struct PostgresStore {
     journal_writer: PgPool,
     /// The trigram indexes' pending lists, merged in the background by a
     /// serving instance (on a journal writer's connection).
-    pending_lists: OnceLock<PendingLists>,
+    pending_lists: OnceLock<Background>,
     scans: Scans,
     /// Totals counted by any reader (snapshots compare across connections).
     totals: Mutex<Totals>,
@@ -66,7 +66,7 @@ impl PostgresStore {
     /// (see `pending_lists`), once.
     pub fn merge_pending_lists(&self) {
         self.pending_lists
-            .get_or_init(|| PendingLists::start(self.journal_writer.clone()));
+            .get_or_init(|| super::pending_lists::start(self.journal_writer.clone()));
     }
 
     pub async fn close(&self) {

@@ -5,8 +5,10 @@
 
 use std::io::Write;
 
+use sqlx::Row;
+
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{spawn_app, Backend, TestApp};
 
 both_backends!(
     identity_provider_lookups_use_indexes,
@@ -180,7 +182,7 @@ async fn lookups_are_told_from_scans(app: TestApp) {
         );
         let sql = explained.lines().nth(1).unwrap();
         assert_eq!(
-            sql.contains("user_name_lower = ANY($2)"),
+            sql.contains("user_name_lower = ANY((SELECT $2::text[])::text[])"),
             gathered,
             "{explained}"
         );
@@ -214,4 +216,51 @@ async fn deep_pages_skip_through_an_index(app: TestApp) {
         let first = explain(&app, true, &args).await;
         assert!(!first.contains("LIMIT 1 OFFSET"), "{first}");
     }
+}
+
+/// PostgreSQL plans the statement gathered `userName eq` lookups go in once
+/// per connection, not on every execution: the statement `users explain`
+/// prints, run as the server runs it (prepared, a few keys bound), is
+/// served from its generic plan after PostgreSQL's five custom ones.
+#[tokio::test]
+async fn gathered_lookups_keep_one_plan_on_postgresql() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    seed(&app, 3000).await;
+    let explained = explain(
+        &app,
+        false,
+        &["--filter", r#"userName eq "user7@example.com""#],
+    )
+    .await;
+    let sql = explained.lines().nth(1).unwrap();
+    assert!(sql.contains("user_name_lower = ANY("), "{explained}");
+    let database = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let mut connection = database.acquire().await.unwrap();
+    let company: i64 = sqlx::query("SELECT id FROM companies WHERE slug = 'default'")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap()
+        .get(0);
+    for n in 1..=8 {
+        let names: Vec<String> = (1..=n).map(|i| format!("user{i}@example.com")).collect();
+        let found = sqlx::query(sql)
+            .bind(company)
+            .bind(&names)
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), n, "{sql}");
+    }
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+    )
+    .bind(sql)
+    .fetch_one(&mut *connection)
+    .await
+    .unwrap();
+    assert_eq!((generic, custom), (3, 5), "{sql}");
+    drop(connection);
+    database.close().await;
 }

@@ -23,6 +23,7 @@ both_backends!(
     retention_removes_old_entries,
     deletes_are_recorded_as_changes,
     a_users_history_is_found_with_or_without_the_company,
+    a_reset_deletes_the_companys_entries_only,
 );
 
 const OPERATOR: &str = "operator-token";
@@ -802,4 +803,53 @@ async fn a_journal_file_of_an_earlier_version_is_upgraded() {
         indexes(upgraded).await,
         ["journal_at", "journal_company_entries"]
     );
+}
+
+/// A company's reset deletes its journal entries and no other company's.
+/// On PostgreSQL entries name their company without a foreign key
+/// (migration 0016): the reset deletes them itself.
+async fn a_reset_deletes_the_companys_entries_only(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    app.create_user(&json!({"userName": "ann@example.com"}))
+        .await;
+    let other = app.key_for("acme", &[Scope::Scim]).await;
+    app.send_as(&other, Method::GET, "/Users", None).await;
+    entries(&app, "company=default", 1).await;
+    entries(&app, "company=acme", 1).await;
+
+    let reset = app
+        .client
+        .post(format!("{}/admin/companies/default/reset", app.address))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    let left = journal(&app, "company=default").await;
+    let paths: Vec<&str> = left["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        !paths.iter().any(|path| path.starts_with("/scim/")),
+        "{paths:?}"
+    );
+    assert_eq!(entries(&app, "company=acme", 1).await.len(), 1);
+
+    if backend == Backend::Postgres {
+        let database = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        let (keys,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_constraint \
+             WHERE conrelid = 'journal'::regclass AND contype = 'f'",
+        )
+        .fetch_one(&database)
+        .await
+        .unwrap();
+        assert_eq!(keys, 0);
+        database.close().await;
+    }
 }

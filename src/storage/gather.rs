@@ -32,6 +32,11 @@ pub(super) trait Job: Send + Sync + Sized + 'static {
     /// Asks one statement serves at most.
     const BATCH: usize;
 
+    /// Whether a task that finds nothing asked lets the other tasks run
+    /// once before it ends: the asks they are about to make then go in its
+    /// next statement, instead of waiting for a new task to be scheduled.
+    const LINGER: bool;
+
     /// Whether an ask may be made again after its statement's connection
     /// was lost: a read may; a write may have committed, and its asker is
     /// answered with the error instead (503).
@@ -123,7 +128,14 @@ impl<J: Job> Gather<J> {
     /// is left without a task to answer it).
     async fn run(self: Arc<Self>) {
         let mut running = Running(&self, true);
+        let mut lingered = false;
         loop {
+            if J::LINGER && !lingered && self.lock().asked.is_empty() {
+                lingered = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            lingered = false;
             let mut batch = {
                 let mut queue = self.lock();
                 if queue.asked.is_empty() {

@@ -130,22 +130,27 @@ impl<J: Job> Gather<J> {
         let mut running = Running(&self, true);
         let mut lingered = false;
         loop {
-            if J::LINGER && !lingered && self.lock().asked.is_empty() {
+            let batch = {
+                let mut queue = self.lock();
+                if queue.asked.is_empty() {
+                    if J::LINGER && !lingered {
+                        None
+                    } else {
+                        queue.running -= 1;
+                        running.1 = false;
+                        return;
+                    }
+                } else {
+                    let n = queue.asked.len().min(J::BATCH);
+                    Some(queue.asked.drain(..n).collect::<Vec<_>>())
+                }
+            };
+            let Some(mut batch) = batch else {
                 lingered = true;
                 tokio::task::yield_now().await;
                 continue;
-            }
-            lingered = false;
-            let mut batch = {
-                let mut queue = self.lock();
-                if queue.asked.is_empty() {
-                    queue.running -= 1;
-                    running.1 = false;
-                    return;
-                }
-                let n = queue.asked.len().min(J::BATCH);
-                queue.asked.drain(..n).collect::<Vec<_>>()
             };
+            lingered = false;
             metrics::counter!(BATCHES, "kind" => J::KIND).increment(1);
             metrics::counter!(ASKS, "kind" => J::KIND).increment(batch.len() as u64);
             if let Err(error) = self.job.answer(&self.connections, &mut batch).await {

@@ -50,7 +50,7 @@ pub async fn require_scim(
     match authenticate(&state, &request).await {
         Ok(caller) if caller.scopes.contains(&Scope::Scim) => {
             request.extensions_mut().insert(caller);
-            next.run(request).await
+            through(&state, request, next).await
         }
         Ok(caller) => {
             tracing::info!(principal = ?caller.principal, "credential without the scim scope used on SCIM");
@@ -76,6 +76,18 @@ pub async fn require_scim(
             ScimError::Unavailable(KEY_UNCHECKED.into()).into_response()
         }
     }
+}
+
+/// The way of a request its surface's gate let through: recorded in the
+/// journal, then past the company's fault plan, to its handler. One layer
+/// where three were: each `from_fn` layer boxes the request's future and
+/// clones the services under it (callgrind, SQLite GET by id: ~136,000
+/// instructions a request with the three, ~129,000 with one).
+pub async fn through(state: &AppState, request: Request, next: Next) -> Response {
+    super::journal::record(state, request, |request| {
+        super::faults::inject(state, request, |request| next.run(request))
+    })
+    .await
 }
 
 /// The detail of a 503 when the credential could not be checked.

@@ -2,11 +2,11 @@
 //! added latency, then possibly an injected 429, 500 or 503 in the surface's
 //! own error format. The journal marks such answers.
 
+use std::future::Future;
 use std::time::Duration;
 
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
@@ -17,12 +17,18 @@ use super::api::{ApiError, API_PREFIX};
 use super::journal::InjectedFault;
 use super::AppState;
 
-pub async fn inject(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Runs `inner` (the rest of the request's way) unless the caller's company
+/// has a fault plan that answers instead.
+pub async fn inject<F, R>(state: &AppState, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> R,
+    R: Future<Output = Response>,
+{
     let Some(company_id) = request.extensions().get::<Caller>().map(|c| c.company_id) else {
-        return next.run(request).await;
+        return inner(request).await;
     };
     let Some(plan) = state.faults.plan(company_id).await else {
-        return next.run(request).await;
+        return inner(request).await;
     };
     if plan.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(plan.latency_ms)).await;
@@ -32,7 +38,7 @@ pub async fn inject(State(state): State<AppState>, request: Request, next: Next)
         .get::<OriginalUri>()
         .is_some_and(|uri| uri.path().starts_with(API_PREFIX));
     let Some(fault) = plan.draw(rand::random::<f64>()) else {
-        let mut response = next.run(request).await;
+        let mut response = inner(request).await;
         if plan.latency_ms > 0 {
             let note = format!("latency {} ms (injected)", plan.latency_ms);
             response.extensions_mut().insert(InjectedFault(note));

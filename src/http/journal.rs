@@ -2,12 +2,12 @@
 //! journal: request and response bodies (redacted, bounded), status, latency,
 //! client and the change it made.
 
+use std::future::Future;
 use std::time::Instant;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, Request};
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
@@ -48,12 +48,18 @@ fn user_in_path(path: &str) -> Option<i64> {
         .flatten()
 }
 
-pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Runs `inner` (the rest of the request's way) and records the exchange,
+/// for a request its surface's gate let through (with its [`Caller`]).
+pub async fn record<F, R>(state: &AppState, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> R,
+    R: Future<Output = Response>,
+{
     if !state.journal.enabled() {
-        return next.run(request).await;
+        return inner(request).await;
     }
     let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return next.run(request).await;
+        return inner(request).await;
     };
     let started = Instant::now();
     let at = now_micros();
@@ -86,12 +92,11 @@ pub async fn record(State(state): State<AppState>, request: Request, next: Next)
     let Ok(request_bytes) = to_bytes(body, state.max_body_bytes).await else {
         return too_large(&path);
     };
-    let response = next
-        .run(Request::from_parts(
-            parts,
-            Body::from(request_bytes.clone()),
-        ))
-        .await;
+    let response = inner(Request::from_parts(
+        parts,
+        Body::from(request_bytes.clone()),
+    ))
+    .await;
 
     let (parts, body) = response.into_parts();
     let response_bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();

@@ -146,14 +146,7 @@ fn scim_router(state: AppState) -> Router<AppState> {
                 .patch(discovery::groups_not_supported)
                 .delete(discovery::groups_not_supported),
         )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            faults::inject,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            journal::record,
-        ))
+        // Authentication, then the journal and fault injection (`auth::through`).
         .route_layer(middleware::from_fn_with_state(state, auth::require_scim))
         // Discovery is public (RFC 7644 section 4), so conformance tools can read it.
         .route(

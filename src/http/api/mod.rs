@@ -40,14 +40,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(not_found)
         // Inside the journal and rate-limit headers, so a panic's 500 gets both.
         .layer(CatchPanicLayer::custom(super::guard::api_panic_response))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::faults::inject,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::journal::record,
-        ))
+        // The gate, then the journal and fault injection (`auth::through`).
         .layer(middleware::from_fn_with_state(state, gate))
 }
 
@@ -126,7 +119,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         .into_response()
     } else {
         request.extensions_mut().insert(caller);
-        next.run(request).await
+        super::auth::through(&state, request, next).await
     };
     if let Some(d) = decision {
         insert(&mut response, "x-rate-limit-limit", d.limit.to_string());

@@ -3,15 +3,18 @@
 //! decode to UTF-8 (errors in the surface's own format), and the answer a
 //! panicking handler gives.
 
-use axum::extract::{Request, State};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::scim::ScimError;
 
 use super::api::{ApiError, API_PREFIX};
-use super::AppState;
 
 fn error(api: bool, status: StatusCode, scim: ScimError) -> Response {
     if api {
@@ -27,31 +30,104 @@ fn error(api: bool, status: StatusCode, scim: ScimError) -> Response {
 
 /// Refuses a query string that is not UTF-8, then bounds the time from a
 /// request's headers to its response's headers (reading the body
-/// included); past it the answer is 408.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with(API_PREFIX);
-    if let Some(name) = undecodable_param(request.uri().query()) {
-        let detail = format!("the query parameter '{name}' is not valid text once decoded (invalid UTF-8 or a NUL character)");
-        let scim = if name.eq_ignore_ascii_case("filter") {
-            ScimError::InvalidFilter(detail)
-        } else {
-            ScimError::InvalidValue(detail)
-        };
-        return error(api, StatusCode::BAD_REQUEST, scim);
+/// included); past it the answer is 408. A tower layer rather than
+/// `from_fn`, which would box every request's future once more (see
+/// `auth::through`).
+#[derive(Clone, Copy)]
+pub struct GuardLayer {
+    pub request_timeout: Duration,
+}
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            request_timeout: self.request_timeout,
+        }
     }
-    match tokio::time::timeout(state.request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            metrics::counter!("request_timeouts_total").increment(1);
-            let detail = format!(
-                "the request was not completed within {} s; send the body promptly",
-                state.request_timeout.as_secs_f64()
-            );
-            error(
-                api,
-                StatusCode::REQUEST_TIMEOUT,
-                ScimError::RequestTimeout(detail),
-            )
+}
+
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    request_timeout: Duration,
+}
+
+impl<S> tower::Service<Request> for Guard<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Guarded<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let api = request.uri().path().starts_with(API_PREFIX);
+        if let Some(name) = undecodable_param(request.uri().query()) {
+            let detail = format!("the query parameter '{name}' is not valid text once decoded (invalid UTF-8 or a NUL character)");
+            let scim = if name.eq_ignore_ascii_case("filter") {
+                ScimError::InvalidFilter(detail)
+            } else {
+                ScimError::InvalidValue(detail)
+            };
+            return Guarded::Refused {
+                response: Some(error(api, StatusCode::BAD_REQUEST, scim)),
+            };
+        }
+        Guarded::Running {
+            inner: tokio::time::timeout(self.request_timeout, self.inner.call(request)),
+            api,
+            limit: self.request_timeout,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response on its way, or the answer that refused it.
+    #[project = GuardedState]
+    pub enum Guarded<F> {
+        Refused { response: Option<Response> },
+        Running {
+            #[pin]
+            inner: tokio::time::Timeout<F>,
+            api: bool,
+            limit: Duration,
+        },
+    }
+}
+
+impl<F, E> Future for Guarded<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            GuardedState::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("a guard's answer is taken once")))
+            }
+            GuardedState::Running { inner, api, limit } => match ready!(inner.poll(cx)) {
+                Ok(result) => Poll::Ready(result),
+                Err(_) => {
+                    metrics::counter!("request_timeouts_total").increment(1);
+                    let detail = format!(
+                        "the request was not completed within {} s; send the body promptly",
+                        limit.as_secs_f64()
+                    );
+                    Poll::Ready(Ok(error(
+                        *api,
+                        StatusCode::REQUEST_TIMEOUT,
+                        ScimError::RequestTimeout(detail),
+                    )))
+                }
+            },
         }
     }
 }

@@ -91,11 +91,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            guard::guard,
-        ))
-        .route_layer(middleware::from_fn(operations::track))
+        .layer(guard::GuardLayer {
+            request_timeout: state.request_timeout,
+        })
+        .route_layer(operations::TrackLayer)
         .layer(
             ServiceBuilder::new()
                 // An incoming x-request-id is kept, else one is made; it is

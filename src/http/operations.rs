@@ -1,11 +1,13 @@
 //! Operations: Prometheus metrics, health and readiness.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -65,24 +67,83 @@ pub fn prometheus() -> &'static PrometheusHandle {
 }
 
 /// Counts requests and records their latency by route pattern and status.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(request).await;
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let status = response.status().as_u16();
-    RequestMetrics::with(&method, route, status, |metrics| {
-        metrics.count.increment(1);
-        metrics.latency.record(started.elapsed().as_secs_f64());
-    });
-    response
+/// A tower layer rather than `from_fn`, which would box every request's
+/// future once more (see `auth::through`).
+#[derive(Clone, Copy)]
+pub struct TrackLayer;
+
+impl<S> tower::Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Track<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Tracked {
+            started: Instant::now(),
+            method,
+            route,
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response on its way, counted once it is there.
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: Method,
+        route: Option<MatchedPath>,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            RequestMetrics::with(this.method, route, response.status().as_u16(), |metrics| {
+                metrics.count.increment(1);
+                metrics.latency.record(this.started.elapsed().as_secs_f64());
+            });
+        }
+        Poll::Ready(result)
+    }
 }
 
 /// One method, route and status's handles, kept by each thread: finding a
 /// metric by its name and labels builds and hashes its key every time.
 struct RequestMetrics {
-    method: axum::http::Method,
+    method: Method,
     route: Box<str>,
     status: u16,
     count: metrics::Counter,
@@ -93,7 +154,7 @@ struct RequestMetrics {
 const KEPT_METRICS: usize = 256;
 
 impl RequestMetrics {
-    fn with(method: &axum::http::Method, route: &str, status: u16, f: impl FnOnce(&Self)) {
+    fn with(method: &Method, route: &str, status: u16, f: impl FnOnce(&Self)) {
         thread_local! {
             static KEPT: std::cell::RefCell<Vec<RequestMetrics>> = const { std::cell::RefCell::new(Vec::new()) };
         }
@@ -114,7 +175,7 @@ impl RequestMetrics {
         });
     }
 
-    fn new(method: &axum::http::Method, route: &str, status: u16) -> Self {
+    fn new(method: &Method, route: &str, status: u16) -> Self {
         let labels = [
             ("method", method.to_string()),
             ("route", route.to_string()),

@@ -52,6 +52,10 @@ impl Body {
         self.0
     }
 
+    pub fn stored(&self) -> &Stored {
+        &self.0
+    }
+
     /// The body compressed if it is long and compressing makes it shorter.
     pub fn compressed(self) -> Body {
         match self.0 {

@@ -149,6 +149,13 @@ impl_sql_store!(
     "(SELECT pg_current_snapshot()::text)"
 );
 
+/// Entries go to the server in multi-row statements.
+impl super::journal_inserts::InlineJournal for PostgresStore {
+    fn journal_inserts(&self) -> Option<&super::journal_inserts::JournalInserts> {
+        None
+    }
+}
+
 /// Every read goes to the server: no thread switch to save.
 impl super::inline_reads::InlineReads for PostgresStore {
     fn inline_readers(&self) -> Option<&super::inline_reads::InlineReaders> {

@@ -874,6 +874,10 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_journal(&self, entries: Vec<crate::journal::JournalEntry>) -> StoreResult<()> {
+                use crate::storage::journal_inserts::InlineJournal as _;
+                if let Some(inserts) = self.journal_inserts() {
+                    return inserts.insert(entries).await;
+                }
                 let mut transaction = self.journal_writer.begin().await?;
                 // Multi-row statements: the writer (SQLite has one) is held for
                 // as few round trips as possible.

@@ -23,6 +23,7 @@ use super::checkpointer::{Checkpointer, FileWriter};
 use super::connections::{Connections, Open};
 use super::group_commit::GroupCommit;
 use super::inline_reads::{InlineReaders, InlineReads};
+use super::journal_inserts::{InlineJournal, JournalInserts};
 use super::scans::Scans;
 use super::sql_store::{bind_columns, impl_sql_store, WriteStatement};
 use super::Workload;
@@ -35,6 +36,8 @@ pub struct SqliteStore {
     /// serving a file (else they go through `writer` one by one).
     group_commit: Option<GroupCommit>,
     journal_writer: SqlitePool,
+    /// Journal entries written without sqlx, when serving a file.
+    journal_inserts: Option<JournalInserts>,
     scans: Scans,
     /// Reads of one user on the caller's thread (None for a database in memory).
     inline: Option<InlineReaders>,
@@ -130,6 +133,16 @@ impl SqliteStore {
         } else {
             None
         };
+        let journal_inserts = if serving && inline.is_some() {
+            Some(JournalInserts::open(
+                &journal_file,
+                journal_writer.clone(),
+                BUSY_TIMEOUT,
+                JOURNAL_WRITER_CACHE_PAGES,
+            )?)
+        } else {
+            None
+        };
         let reader = SqliteFile {
             options: options.read_only(true),
             journal_file,
@@ -140,6 +153,7 @@ impl SqliteStore {
             group_commit,
             writer,
             journal_writer,
+            journal_inserts,
             scans: Scans::new(readers),
             inline,
             checkpointers,
@@ -172,6 +186,9 @@ impl SqliteStore {
         self.reader.close().await;
         if let Some(group_commit) = &self.group_commit {
             group_commit.close().await;
+        }
+        if let Some(inserts) = &self.journal_inserts {
+            inserts.close();
         }
         self.journal_writer.close().await;
         self.writer.close().await;
@@ -281,6 +298,12 @@ impl_sql_store!(
     "(SELECT CAST(data_version AS TEXT) FROM pragma_data_version)"
 );
 
+impl InlineJournal for SqliteStore {
+    fn journal_inserts(&self) -> Option<&JournalInserts> {
+        self.journal_inserts.as_ref()
+    }
+}
+
 impl InlineReads for SqliteStore {
     fn inline_readers(&self) -> Option<&InlineReaders> {
         self.inline.as_ref()
@@ -316,7 +339,7 @@ impl super::totals::RememberedTotals<super::connections::Connection<'_, SqliteFi
 /// grows with the square of their number. `OR FAIL`: a statement of many
 /// rows then needs no statement journal (a copy of every page it changes,
 /// to undo the statement alone); a failed batch rolls back whole anyway.
-fn journal_insert(rows: usize) -> String {
+pub(super) fn journal_insert(rows: usize) -> String {
     super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |sql, _| sql.push('?'))
 }
 

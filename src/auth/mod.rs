@@ -163,15 +163,16 @@ impl Authenticator {
         wait
     }
 
+    /// The caller presenting `credential` (see [`presented_credential`]).
     pub async fn authenticate(
         &self,
-        headers: &HeaderMap,
+        credential: Option<&str>,
         source: Option<IpAddr>,
     ) -> Result<Caller, AuthFailure> {
         if let Some(wait) = self.refuse_if_blocked(source) {
             return Err(AuthFailure::Blocked(wait));
         }
-        let Some(credential) = presented_credential(headers) else {
+        let Some(credential) = credential else {
             log_failure(source, "no credential", None);
             return Err(AuthFailure::Missing);
         };

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{AuthFailure, Caller};
+use crate::auth::{presented_credential, AuthFailure, Caller};
 use crate::keys::Scope;
 use crate::scim::ScimError;
 
@@ -27,9 +27,10 @@ pub fn authenticate<'a>(
     request: &Request,
 ) -> impl std::future::Future<Output = Result<Caller, AuthFailure>> + Send + 'a {
     let source = source(request);
-    // Only the headers cross the await: a request body is not Sync.
-    let headers = request.headers().clone();
-    async move { state.auth.authenticate(&headers, source).await }
+    // Only the credential crosses the await (a request body is not Sync),
+    // not a copy of every header.
+    let credential = presented_credential(request.headers()).map(str::to_owned);
+    async move { state.auth.authenticate(credential.as_deref(), source).await }
 }
 
 /// A 429 for an address blocked after repeated failures.

@@ -197,24 +197,38 @@ pub(crate) fn scim_json_text(status: StatusCode, body: impl Into<axum::body::Bod
 
 /// The absolute SCIM base URL for `Location` and `meta.location`.
 pub(crate) fn scim_base_url(state: &AppState, headers: &HeaderMap) -> String {
-    format!("{}{SCIM_PREFIX}", public_base_url(state, headers))
+    base_url(state, headers, SCIM_PREFIX)
 }
 
 /// `scheme://host` as clients reach this server: configured, or from the request.
 pub(crate) fn public_base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.public_url {
-        return url.trim_end_matches('/').to_string();
+    base_url(state, headers, "")
+}
+
+/// `scheme://host` and then `path`, in one allocation.
+fn base_url(state: &AppState, headers: &HeaderMap, path: &str) -> String {
+    let (scheme, host) = match &state.public_url {
+        Some(url) => ("", url.trim_end_matches('/')),
+        None => (
+            headers
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .filter(|s| *s == "https" || *s == "http")
+                .unwrap_or("http"),
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost"),
+        ),
+    };
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path.len());
+    if !scheme.is_empty() {
+        url.push_str(scheme);
+        url.push_str("://");
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|s| *s == "https" || *s == "http")
-        .unwrap_or("http");
-    format!("{scheme}://{host}")
+    url.push_str(host);
+    url.push_str(path);
+    url
 }
 
 /// Query parameters, decoded leniently (a malformed pair never fails a request).

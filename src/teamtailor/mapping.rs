@@ -12,7 +12,6 @@ use serde_json::Value;
 use crate::scim::resource::UserRequest;
 use crate::scim::schema::{TEAMTAILOR_USER_SCHEMA, USER_SCHEMA};
 
-use super::user::ETag;
 use super::{Micros, Role, User, UserData};
 
 /// A user created through SCIM: role `user` when active (the default), else `no_access`.
@@ -44,11 +43,12 @@ pub fn format_time(micros: Micros) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Time(pub Micros);
 
-impl fmt::Display for Time {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Time {
+    /// The text, or None past year 9999 or before year 0 (chrono writes those).
+    fn ascii(self) -> Option<[u8; 24]> {
         let at = DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default();
         if !(0..=9999).contains(&at.year()) {
-            return f.write_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true));
+            return None;
         }
         let mut text = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, value: u32, digits: usize| {
@@ -65,24 +65,49 @@ impl fmt::Display for Time {
         put(14, at.minute(), 2);
         put(17, at.second(), 2);
         put(20, at.timestamp_subsec_millis() % 1000, 3);
-        // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&text).unwrap_or_default())
+        Some(text)
+    }
+
+    fn chrono_text(self) -> String {
+        let at = DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default();
+        at.to_rfc3339_opts(SecondsFormat::Millis, true)
     }
 }
 
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ascii() {
+            // Only ASCII digits and separators were written.
+            Some(text) => f.write_str(std::str::from_utf8(&text).unwrap_or_default()),
+            None => f.write_str(&self.chrono_text()),
+        }
+    }
+}
+
+/// Written as a string of its own (serde's `collect_str` would run the
+/// formatting machinery and escape each piece it writes).
 impl Serialize for Time {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.ascii() {
+            Some(text) => serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default()),
+            None => serializer.serialize_str(&self.chrono_text()),
+        }
     }
 }
 
-/// Serialised as the string it displays as, written straight into the
-/// output (no String per value).
-struct Text<T>(T);
+/// A version as its weak ETag (`W/"3"`), written as one string.
+struct Version(i64);
 
-impl<T: fmt::Display> Serialize for Text<T> {
+impl Serialize for Version {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0)
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.0).as_bytes();
+        // `W/"` + at most 20 characters of an i64 + `"`.
+        let mut text = [0u8; 24];
+        text[..3].copy_from_slice(b"W/\"");
+        text[3..3 + digits.len()].copy_from_slice(digits);
+        text[3 + digits.len()] = b'"';
+        serializer.serialize_str(std::str::from_utf8(&text[..4 + digits.len()]).unwrap_or_default())
     }
 }
 
@@ -121,7 +146,7 @@ impl Serialize for ScimUser<'_> {
         let a = &user.data.attributes;
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("schemas", user_schemas())?;
-        map.serialize_entry("id", &Text(user.id))?;
+        map.serialize_entry("id", itoa::Buffer::new().format(user.id))?;
         if let Some(external_id) = &a.external_id {
             map.serialize_entry("externalId", external_id)?;
         }
@@ -154,8 +179,8 @@ impl Serialize for ScimUser<'_> {
                 resource_type: "User",
                 created: Time(user.created_at),
                 last_modified: Time(user.updated_at),
-                location: Text(format_args!("{}/Users/{}", self.base_url, user.id)),
-                version: Text(ETag(user.version)),
+                location: location(self.base_url, user.id),
+                version: Version(user.version),
             },
         )?;
         map.end()
@@ -168,13 +193,24 @@ struct RoleExtension {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase", bound = "L: fmt::Display, V: fmt::Display")]
-struct Meta<L, V> {
+#[serde(rename_all = "camelCase")]
+struct Meta {
     resource_type: &'static str,
     created: Time,
     last_modified: Time,
-    location: Text<L>,
-    version: Text<V>,
+    location: String,
+    version: Version,
+}
+
+/// `{base_url}/Users/{id}`, in one allocation.
+fn location(base_url: &str, id: i64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(id);
+    let mut location = String::with_capacity(base_url.len() + "/Users/".len() + id.len());
+    location.push_str(base_url);
+    location.push_str("/Users/");
+    location.push_str(id);
+    location
 }
 
 #[cfg(test)]
@@ -214,6 +250,15 @@ mod tests {
             assert_eq!(serde_json::to_value(Time(micros)).unwrap(), chrono);
         }
         assert_eq!(format_time(951_782_400_999_999), "2000-02-29T00:00:00.999Z");
+    }
+
+    /// `meta.version` reads as the ETag header does, for any version.
+    #[test]
+    fn versions_are_written_as_their_etag() {
+        for version in [0, 1, 42, i64::MAX, -1, i64::MIN] {
+            let etag = crate::teamtailor::user::ETag(version).to_string();
+            assert_eq!(serde_json::to_value(Version(version)).unwrap(), etag);
+        }
     }
 
     /// The resource shows exactly the document PATCH edits, in its order,

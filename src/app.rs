@@ -6,8 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::auth::issuers::{IssuerError, TrustedIssuer};
 use crate::auth::tokens::TokenIssuer;
@@ -16,7 +14,7 @@ use crate::config::{Settings, DEFAULT_COMPANY};
 use crate::faults::Faults;
 use crate::http::api::rate_limit::ApiRateLimiter;
 use crate::http::serve::{serve, ConnectionLimits};
-use crate::http::{router, AppState, Services};
+use crate::http::{service, AppState, Services};
 use crate::journal::Journal;
 use crate::keys::{Scope, Secret};
 use crate::storage::{Database, NewApiKey, Store, StoreError};
@@ -115,8 +113,7 @@ impl App {
             draining.store(true, std::sync::atomic::Ordering::Relaxed);
         };
         crate::http::operations::prometheus();
-        let app = NormalizePathLayer::trim_trailing_slash()
-            .layer(router(self.state, self.max_body_bytes));
+        let app = service(self.state, self.max_body_bytes);
         let served = serve(self.listener, app, self.limits, shutdown).await;
         // Record the last key uses and journal entries before exiting.
         auth.usage.flush(&auth.store).await;

@@ -20,15 +20,19 @@ mod ui;
 
 use std::sync::Arc;
 
+use std::convert::Infallible;
+
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::Value;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
@@ -78,7 +82,51 @@ pub struct Services {
     pub rate_limiter: Option<Arc<api::rate_limit::ApiRateLimiter>>,
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The whole HTTP service: the layers every request passes once (request
+/// id, trace span, panic catcher), around the router. Outside the router,
+/// not `Router::layer`: a router's layer wraps each route in a boxed
+/// service of its own, and every request clones the boxes of its route,
+/// each level all the levels under it.
+pub fn service(
+    state: AppState,
+    max_body_bytes: usize,
+) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+       + Clone
+       + Send
+       + 'static {
+    ServiceBuilder::new()
+        // The body the layers below wrap, as axum's (one box).
+        .map_response(IntoResponse::into_response)
+        .layer(NormalizePathLayer::trim_trailing_slash())
+        // An incoming x-request-id is kept, else one is made; it is
+        // in every log line of the request and echoed on the response.
+        .layer(SetRequestIdLayer::x_request_id(request_id::NewRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<Body>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+                })
+                // One line per response (status, latency) at INFO, an access
+                // log; `RUST_LOG=info,tower_http=warn` silences it.
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // A bug must not drop the connection without an answer.
+        .layer(CatchPanicLayer::custom(guard::panic_response))
+        .service(router(state, max_body_bytes))
+}
+
+/// The routes of every surface, with what each route's requests pass.
+fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(scim_router(state.clone()))
         .nest(api::API_PREFIX, api::router(state.clone()))
@@ -95,30 +143,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             request_timeout: state.request_timeout,
         })
         .route_layer(operations::TrackLayer)
-        .layer(
-            ServiceBuilder::new()
-                // An incoming x-request-id is kept, else one is made; it is
-                // in every log line of the request and echoed on the response.
-                .layer(SetRequestIdLayer::x_request_id(request_id::NewRequestId))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
-                })
-                // One line per response (status, latency) at INFO, an access
-                // log; `RUST_LOG=info,tower_http=warn` silences it.
-                .on_response(
-                    DefaultOnResponse::new()
-                        .level(tracing::Level::INFO)
-                        .latency_unit(LatencyUnit::Micros),
-                ))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                // A bug must not drop the connection without an answer.
-                .layer(CatchPanicLayer::custom(guard::panic_response)),
-        )
         .with_state(state)
 }
 

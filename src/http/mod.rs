@@ -83,7 +83,7 @@ pub struct Services {
 }
 
 /// The whole HTTP service: the layers every request passes once (request
-/// id, trace span, panic catcher), around the router. Outside the router,
+/// id, trace span, panic catcher, body limit), around the router. Outside the router,
 /// not `Router::layer`: a router's layer wraps each route in a boxed
 /// service of its own, and every request clones the boxes of its route,
 /// each level all the levels under it.
@@ -122,11 +122,13 @@ pub fn service(
         .layer(PropagateRequestIdLayer::x_request_id())
         // A bug must not drop the connection without an answer.
         .layer(CatchPanicLayer::custom(guard::panic_response))
-        .service(router(state, max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .service(router(state))
 }
 
-/// The routes of every surface, with what each route's requests pass.
-fn router(state: AppState, max_body_bytes: usize) -> Router {
+/// The routes of every surface, with what each route's requests pass (the
+/// guard, and the metrics, which need the matched route).
+fn router(state: AppState) -> Router {
     Router::new()
         .merge(scim_router(state.clone()))
         .nest(api::API_PREFIX, api::router(state.clone()))
@@ -138,7 +140,6 @@ fn router(state: AppState, max_body_bytes: usize) -> Router {
         .route("/metrics", get(operations::metrics_endpoint))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(guard::GuardLayer {
             request_timeout: state.request_timeout,
         })

@@ -140,10 +140,16 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(operations::metrics_endpoint))
         .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
-        .layer(guard::GuardLayer {
-            request_timeout: state.request_timeout,
-        })
-        .route_layer(operations::TrackLayer)
+        // The metrics around the guard, so its 400s and 408s are counted;
+        // one layer for both, each `Router::layer` being a boxed service in
+        // every route. Paths no route serves count as route `unmatched`.
+        .layer(
+            ServiceBuilder::new()
+                .layer(operations::TrackLayer)
+                .layer(guard::GuardLayer {
+                    request_timeout: state.request_timeout,
+                }),
+        )
         .with_state(state)
 }
 

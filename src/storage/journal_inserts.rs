@@ -1,10 +1,10 @@
 //! Journal entries written to an SQLite journal file through rusqlite, off
 //! the runtime's threads. Through sqlx each batch went to its connection's
 //! thread as multi-row statements of boxed arguments, copied again there:
-//! the journal's writing was ~13,000 instructions an entry beside ~8,000 of
-//! SQLite's own (callgrind, GET by id). Here the same statements bind each
-//! entry's values in place. While a batch is written the
-//! store's sqlx journal writer is held, so its pruning and the journal's
+//! ~16,500 instructions an entry (callgrind, GET by id), against ~13,800
+//! here, where the same statements bind each entry's values in place; most
+//! of what is left is SQLite's own. While a batch is written the store's
+//! sqlx journal writer is held, so its pruning and the journal's
 //! checkpointer take turns with it, as they did.
 
 use std::path::Path;

@@ -83,15 +83,11 @@ impl GroupCommit {
         writer: Arc<Connections<SqliteFile>>,
         busy_timeout: Duration,
     ) -> StoreResult<Self> {
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        connection.busy_timeout(busy_timeout)?;
         // As the sqlx writer is set up when serving (see `SqliteStore`).
-        connection.execute_batch(
-            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA wal_autocheckpoint = 0; PRAGMA case_sensitive_like = ON;",
+        let connection = open_writer(
+            path,
+            busy_timeout,
+            "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON;",
         )?;
         connection.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
         let shared = Arc::new(Shared {
@@ -138,6 +134,24 @@ impl GroupCommit {
         }
         let _ = stopped.await;
     }
+}
+
+/// A rusqlite connection that writes the file at `path` as a serving sqlx
+/// writer does (checkpoints left to the checkpointer), with `pragmas` run.
+pub(super) fn open_writer(
+    path: &Path,
+    busy_timeout: Duration,
+    pragmas: &str,
+) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(busy_timeout)?;
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; {pragmas}"
+    ))?;
+    Ok(connection)
 }
 
 impl Drop for GroupCommit {

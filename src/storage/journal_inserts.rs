@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, ToSql};
+use rusqlite::{Connection, ToSql};
 use sqlx::SqlitePool;
 
+use super::group_commit::open_writer;
 use super::sqlite::journal_insert;
 use super::{StoreError, StoreResult};
 use crate::journal::{Body, JournalEntry, Stored};
@@ -38,15 +39,11 @@ impl JournalInserts {
         busy_timeout: Duration,
         cache_pages: &str,
     ) -> StoreResult<Self> {
-        let connection = Connection::open_with_flags(
+        let connection = open_writer(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            busy_timeout,
+            &format!("PRAGMA cache_size = {cache_pages};"),
         )?;
-        connection.busy_timeout(busy_timeout)?;
-        connection.execute_batch(&format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
-             PRAGMA cache_size = {cache_pages};"
-        ))?;
         Ok(JournalInserts {
             connection: Arc::new(Mutex::new(Some(connection))),
             writer,

@@ -98,7 +98,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let method = request.method().clone();
+        let method = counted_method(request.method());
         let route = request.extensions().get::<MatchedPath>().cloned();
         Tracked {
             started: Instant::now(),
@@ -106,6 +106,31 @@ where
             route,
             inner: self.inner.call(request),
         }
+    }
+}
+
+/// The method a request is counted under: its own if it is one of HTTP's
+/// nine, else `other`, so that clients making methods up cannot add series
+/// (and the memory and scrape size they take) without bound.
+fn counted_method(method: &Method) -> Method {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    static OTHER: OnceLock<Method> = OnceLock::new();
+    if STANDARD.contains(method) {
+        method.clone()
+    } else {
+        OTHER
+            .get_or_init(|| Method::from_bytes(b"other").expect("a token"))
+            .clone()
     }
 }
 

@@ -18,9 +18,8 @@ mod scim_users;
 pub mod serve;
 mod ui;
 
-use std::sync::Arc;
-
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
@@ -83,8 +82,8 @@ pub struct Services {
 }
 
 /// The whole HTTP service: the layers every request passes once (request
-/// id, trace span, panic catcher, body limit), around the router. Outside the router,
-/// not `Router::layer`: a router's layer wraps each route in a boxed
+/// id, trace span, panic catcher, body limit), around the router. Outside
+/// it, not `Router::layer`: a router's layer wraps each route in a boxed
 /// service of its own, and every request clones the boxes of its route,
 /// each level all the levels under it.
 pub fn service(

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -153,7 +153,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
+        let result = ready!(this.inner.poll(cx));
         if let Ok(response) = &result {
             let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
             RequestMetrics::with(this.method, route, response.status().as_u16(), |metrics| {

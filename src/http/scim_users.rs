@@ -60,10 +60,14 @@ fn project(mut resource: Value, projection: &Projection) -> Value {
 
 /// `attributes`/`excludedAttributes` from the query string, on every response.
 fn query_projection(query: &Option<String>) -> Result<Projection, ScimError> {
-    let params = super::query_params(query.as_deref());
+    projection_of(&super::query_params(query.as_deref()))
+}
+
+/// `attributes`/`excludedAttributes` of a query string's parameters.
+fn projection_of(params: &[(String, String)]) -> Result<Projection, ScimError> {
     Projection::parse(
-        params_named(&params, "attributes"),
-        params_named(&params, "excludedAttributes"),
+        params_named(params, "attributes"),
+        params_named(params, "excludedAttributes"),
     )
 }
 
@@ -375,7 +379,7 @@ pub async fn list(
         sort_by: param(&params, "sortBy").map(str::to_string),
         sort_order: param(&params, "sortOrder").map(str::to_string),
         cursor: param(&params, "cursor").map(str::to_string),
-        projection: query_projection(&query)?,
+        projection: projection_of(&params)?,
     };
     respond_list(&state, &caller, &headers, request).await
 }

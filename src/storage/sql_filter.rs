@@ -195,7 +195,10 @@ pub fn user_name_lookup(query: &UserQuery) -> Result<Option<String>, ScimError> 
     let Some(name) = user_name_only(query) else {
         return Ok(None);
     };
-    order_by(&query.order)?;
+    // A `sortBy` the list would refuse is refused here too.
+    if let UserOrder::Attribute { path, .. } = &query.order {
+        sort_column(path)?;
+    }
     Ok(Some(name))
 }
 
@@ -277,6 +280,21 @@ pub struct Order {
 }
 
 /// The order of a list; every order ends with `id` so pages are stable.
+/// The column a `sortBy` names, or why it cannot sort.
+fn sort_column(path: &AttrPath) -> Result<Column, ScimError> {
+    match resolve(path) {
+        Ok(Target::Column(column)) => Ok(column),
+        Ok(Target::MultiValued { .. }) => Err(ScimError::InvalidPath(format!(
+            "sortBy '{}': sorting on multi-valued attributes is not supported",
+            display(path)
+        ))),
+        Err(_) => Err(ScimError::InvalidPath(format!(
+            "sortBy '{}' is not a known attribute",
+            display(path)
+        ))),
+    }
+}
+
 pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
     let mut seek = Vec::new();
     let (terms, descending, nullable): (Vec<String>, bool, Option<&str>) = match order {
@@ -297,21 +315,7 @@ pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
             Some("name_sort"),
         ),
         UserOrder::Attribute { path, descending } => {
-            let column = match resolve(path) {
-                Ok(Target::Column(column)) => column,
-                Ok(Target::MultiValued { .. }) => {
-                    return Err(ScimError::InvalidPath(format!(
-                        "sortBy '{}': sorting on multi-valued attributes is not supported",
-                        display(path)
-                    )))
-                }
-                Err(_) => {
-                    return Err(ScimError::InvalidPath(format!(
-                        "sortBy '{}' is not a known attribute",
-                        display(path)
-                    )))
-                }
-            };
+            let column = sort_column(path)?;
             let expr = match column.kind {
                 ColumnKind::Active => "(role <> 'no_access')",
                 _ => column.expr,

@@ -2,6 +2,8 @@
 //! unchanged on PostgreSQL and SQLite (`$N` placeholders are numbered
 //! parameters on both); only connection setup and migrations differ.
 
+use std::sync::LazyLock;
+
 use super::sql_filter::Bind;
 use super::totals::{Counted, Totals};
 
@@ -14,6 +16,16 @@ pub(super) const KEY_SELECT: &str = "SELECT k.id, k.company_id, c.slug, k.name, 
 pub(super) const USER_COLUMNS: &str = "id, company_id, user_name, external_id, name_formatted, \
     given_name, family_name, middle_name, honorific_prefix, honorific_suffix, display_name, \
     title, emails, phone_numbers, role, locale, time_zone, visible, created_at, updated_at, version";
+
+/// A user by id (`$1` the company, `$2` the id).
+pub(super) static SELECT_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2"));
+
+/// A user by lowercased userName (`$1` the company, `$2` the name), by the
+/// unique index of (company_id, user_name_lower).
+pub(super) static SELECT_BY_USER_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND user_name_lower = $2")
+});
 
 /// Columns written from `UserData`, bound in this order by `bind_user_data!`.
 pub(super) const USER_DATA_COLUMNS: [&str; 31] = [
@@ -617,6 +629,16 @@ macro_rules! impl_sql_store {
                 Some(users.into_iter().next())
             }
 
+            /// A user by lowercased userName, read on this thread where the
+            /// backend can: one unique index's lookup, without building the
+            /// list's statement and its count.
+            fn inline_user_named(&self, company_id: i64, name: &str) -> Option<Option<User>> {
+                use crate::storage::inline_reads::{InlineReads as _, Value};
+                let binds = [Value::Integer(company_id), Value::Text(name.to_owned())];
+                let users = self.inline_readers()?.users(&crate::storage::sql_store::SELECT_BY_USER_NAME, &binds)?;
+                Some(users.into_iter().next())
+            }
+
             /// A user by id (`select` binds the company and the id): on this
             /// thread where the backend can, gathered with others where it
             /// can (see `lookups`), else alone.
@@ -1112,8 +1134,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn get_user(&self, company_id: i64, id: i64) -> StoreResult<Option<User>> {
-                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
-                self.read_user(&sql, company_id, id).await
+                self.read_user(&crate::storage::sql_store::SELECT_BY_ID, company_id, id).await
             }
 
             async fn modify_user<F>(&self, company_id: i64, id: i64, mut change: F) -> StoreResult<User>
@@ -1122,9 +1143,9 @@ macro_rules! impl_sql_store {
             {
                 // Optimistic: read without holding the writer, write only if
                 // the version is still the one read (one statement each).
-                let select = format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND id = $2");
+                let select: &str = &crate::storage::sql_store::SELECT_BY_ID;
                 for _ in 0..OPTIMISTIC_WRITES {
-                    let current = self.read_user(&select, company_id, id).await?.ok_or(StoreError::NotFound)?;
+                    let current = self.read_user(select, company_id, id).await?.ok_or(StoreError::NotFound)?;
                     let Some(data) = change(&current)? else {
                         return Ok(current);
                     };
@@ -1181,11 +1202,17 @@ macro_rules! impl_sql_store {
             }
 
             async fn list_users(&self, company_id: i64, query: &UserQuery) -> StoreResult<UserPage> {
-                // `userName eq "..."`: one user or none, gathered where the
-                // store gathers reads.
-                if let Some(lookups) = self.lookups() {
-                    if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
-                        let user = lookups.ask((company_id, Key::UserName(name))).await?;
+                // `userName eq "..."`: one user or none, read on this thread
+                // or gathered where the store can.
+                if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
+                    let found = match self.inline_user_named(company_id, &name) {
+                        Some(user) => Some(user),
+                        None => match self.lookups() {
+                            Some(lookups) => Some(lookups.ask((company_id, Key::UserName(name))).await?),
+                            None => None,
+                        },
+                    };
+                    if let Some(user) = found {
                         let total = u64::from(user.is_some());
                         let shown = query.start_index <= 1 && query.count > 0;
                         return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
@@ -1288,10 +1315,26 @@ macro_rules! impl_sql_store {
             }
 
             async fn explain_users(&self, company_id: i64, query: &UserQuery, prefer_indexes: bool) -> StoreResult<crate::storage::QueryPlan> {
-                // What `list_users` runs instead of a page for `userName eq`.
+                // What `list_users` runs instead of a page for `userName eq`:
+                // gathered lookups, or a read of one user on the request's thread.
                 if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
-                    if let Some(plan) = self.explain_lookup(company_id, name).await {
+                    if let Some(plan) = self.explain_lookup(company_id, name.clone()).await {
                         return plan;
+                    }
+                    if crate::storage::inline_reads::InlineReads::inline_readers(self).is_some() {
+                        let sql = crate::storage::sql_store::SELECT_BY_USER_NAME.clone();
+                        let rows = sqlx::query(&format!("{} {sql}", $explain))
+                            .bind(company_id)
+                            .bind(name.as_str())
+                            .fetch_all(&mut *self.reader.acquire().await?)
+                            .await?;
+                        return Ok(crate::storage::QueryPlan {
+                            lookup: true,
+                            gathered: false,
+                            sql,
+                            binds: vec![company_id.to_string(), format!("{:?}", Bind::Text(name))],
+                            plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,
+                        });
                     }
                 }
                 let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;

@@ -341,7 +341,8 @@ async fn patches_of_different_attributes_sent_together_all_land(app: TestApp) {
     }
 }
 
-/// Reads that arrive together (on PostgreSQL, looked up in one statement):
+/// Reads that arrive together (on PostgreSQL, looked up in one statement;
+/// on SQLite, by id and by userName, each on its request's thread):
 /// two companies with the same userNames, every user asked for by id and by
 /// userName in another case, at once, each answered with its own company's
 /// user; another company's id is not found, an unknown name finds nothing,
@@ -452,9 +453,11 @@ async fn reads_sent_together_each_get_their_own_answer(app: TestApp) {
     }
     // A lookup's sortBy is checked as any list's.
     let filter = urlencode("userName eq \"reader1@example.com\"");
-    let (status, error) = get(&app, &format!("/Users?filter={filter}&sortBy=emails")).await;
-    assert_eq!(status, 400, "{error}");
-    assert_eq!(error["scimType"], "invalidPath", "{error}");
+    for sort_by in ["emails", "nosuch"] {
+        let (status, error) = get(&app, &format!("/Users?filter={filter}&sortBy={sort_by}")).await;
+        assert_eq!(status, 400, "{sort_by}: {error}");
+        assert_eq!(error["scimType"], "invalidPath", "{sort_by}: {error}");
+    }
 }
 
 /// Writes that arrive together (on SQLite, committed in one transaction):

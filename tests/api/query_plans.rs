@@ -186,6 +186,12 @@ async fn lookups_are_told_from_scans(app: TestApp) {
             gathered,
             "{explained}"
         );
+        // SQLite reads that one user by its key alone: no page, no count.
+        assert_eq!(
+            sql.ends_with("WHERE company_id = $1 AND user_name_lower = $2"),
+            !postgres && alone,
+            "{explained}"
+        );
     }
     let explained = explain(&app, false, &[]).await;
     assert!(explained.contains("-- runs as: a scan"), "{explained}");

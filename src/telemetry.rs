@@ -6,6 +6,8 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+mod fields;
+
 pub const LOG_FORMAT_VAR: &str = "TEAMTAILOR_SCIM_LOG_FORMAT";
 
 pub fn init() {
@@ -21,6 +23,8 @@ pub fn init() {
     let _ = if json {
         builder.json().with_current_span(true).try_init()
     } else {
-        builder.try_init()
+        builder
+            .fmt_fields(fields::PlainFields::default())
+            .try_init()
     };
 }

@@ -572,10 +572,10 @@ async fn serve_imported(database_url: &str, users: usize) -> (crate::crash::Serv
     (crate::crash::start(database_url).await, user_names)
 }
 
-/// `serve` with JSON logs writes one line per response carrying the
-/// request id, the status and the latency.
-#[tokio::test]
-async fn responses_are_logged_as_json_with_their_request_id() {
+/// The first response log line of `serve` (`TEAMTAILOR_SCIM_LOG_FORMAT` as
+/// `format`, stderr a pipe) for a `GET /scim/v2/Users` sent with
+/// `request_id`, and the key it was sent with.
+async fn response_log_line(format: &str, request_id: &str) -> (String, &'static str) {
     use std::process::Stdio;
     use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -592,7 +592,7 @@ async fn responses_are_logged_as_json_with_their_request_id() {
         ])
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
-        .env("TEAMTAILOR_SCIM_LOG_FORMAT", "json")
+        .env("TEAMTAILOR_SCIM_LOG_FORMAT", format)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -613,7 +613,7 @@ async fn responses_are_logged_as_json_with_their_request_id() {
     let response = reqwest::Client::new()
         .get(format!("{url}/scim/v2/Users"))
         .bearer_auth(token)
-        .header("x-request-id", "log-me-42")
+        .header("x-request-id", request_id)
         .send()
         .await
         .unwrap();
@@ -622,18 +622,40 @@ async fn responses_are_logged_as_json_with_their_request_id() {
     let line = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
             let line = stderr.next_line().await.unwrap().expect("a log line");
-            if line.contains("log-me-42") && line.contains("latency") {
+            if line.contains(request_id) && line.contains("latency") {
                 return line;
             }
         }
     })
     .await
     .expect("a response log line");
+    (line, token)
+}
+
+/// `serve` with JSON logs writes one line per response carrying the
+/// request id, the status and the latency.
+#[tokio::test]
+async fn responses_are_logged_as_json_with_their_request_id() {
+    let (line, token) = response_log_line("json", "log-me-42").await;
     let entry: serde_json::Value = serde_json::from_str(&line).expect(&line);
     assert_eq!(entry["level"], "INFO", "{line}");
     assert_eq!(entry["span"]["request_id"], "log-me-42", "{line}");
     assert_eq!(entry["span"]["uri"], "/scim/v2/Users", "{line}");
     assert_eq!(entry["fields"]["status"], 200, "{line}");
+    assert!(!line.contains(token), "the key leaked into the log: {line}");
+}
+
+/// Without a terminal, the plain text lines carry the request's span as
+/// `name=value` fields, without colours.
+#[tokio::test]
+async fn responses_are_logged_as_text_with_their_request_id() {
+    let (line, token) = response_log_line("text", "log-me-43").await;
+    assert!(
+        line.contains(r#"INFO request{method=GET uri=/scim/v2/Users request_id="log-me-43"}: "#),
+        "{line}"
+    );
+    assert!(line.contains("status=200"), "{line}");
+    assert!(!line.contains('\x1b'), "colours in a pipe: {line}");
     assert!(!line.contains(token), "the key leaked into the log: {line}");
 }
 

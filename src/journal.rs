@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 
+use crate::blocking::BlockingThread;
 use crate::storage::{now_micros, Database, Store};
 use crate::teamtailor::mapping::Time;
 use crate::teamtailor::User;
@@ -307,6 +308,7 @@ impl Journal {
             receiver,
             live.clone(),
             backlog.clone(),
+            BlockingThread::start("journal-batches"),
         ));
         let journal = Arc::new(Journal {
             sender,
@@ -378,6 +380,7 @@ async fn write_batches(
     mut receiver: mpsc::Receiver<Message>,
     live: broadcast::Sender<JournalEntry>,
     backlog: Arc<Backlog>,
+    thread: BlockingThread,
 ) {
     loop {
         let Some(first) = receiver.recv().await else {
@@ -407,21 +410,22 @@ async fn write_batches(
             // CPU: not on the threads that answer requests.
             let live = live.clone();
             let compress = store.compresses_journal_bodies();
-            let batch = tokio::task::spawn_blocking(move || {
-                pending
-                    .into_iter()
-                    .map(|pending| {
-                        let mut entry = redacted_entry(*pending, &live);
-                        if compress {
-                            entry.request_body = entry.request_body.map(Body::compressed);
-                            entry.response_body = entry.response_body.map(Body::compressed);
-                        }
-                        entry
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
+            let batch = thread
+                .run(move || {
+                    pending
+                        .into_iter()
+                        .map(|pending| {
+                            let mut entry = redacted_entry(*pending, &live);
+                            if compress {
+                                entry.request_body = entry.request_body.map(Body::compressed);
+                                entry.response_body = entry.response_body.map(Body::compressed);
+                            }
+                            entry
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap_or_default();
             let entries = batch.len();
             if let Err(error) = store.insert_journal(batch).await {
                 tracing::warn!(%error, entries, "could not write journal entries");

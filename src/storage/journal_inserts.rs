@@ -1,5 +1,5 @@
-//! Journal entries written to an SQLite journal file through rusqlite, off
-//! the runtime's threads. Through sqlx each batch went to its connection's
+//! Journal entries written to an SQLite journal file through rusqlite, on
+//! a thread of their own. Through sqlx each batch went to its connection's
 //! thread as multi-row statements of boxed arguments, copied again there:
 //! ~16,500 instructions an entry (callgrind, GET by id), against ~13,800
 //! here, where the same statements bind each entry's values in place; most
@@ -18,6 +18,7 @@ use sqlx::SqlitePool;
 use super::group_commit::open_writer;
 use super::sqlite::journal_insert;
 use super::{StoreError, StoreResult};
+use crate::blocking::BlockingThread;
 use crate::journal::{Body, JournalEntry, Stored};
 
 /// Entries a statement at most, as the sqlx writer wrote them.
@@ -28,6 +29,8 @@ pub(super) struct JournalInserts {
     connection: Arc<Mutex<Option<Connection>>>,
     /// The sqlx writer of the same file, held while a batch is written.
     writer: SqlitePool,
+    /// Where batches are written (see `blocking`).
+    thread: BlockingThread,
 }
 
 impl JournalInserts {
@@ -47,6 +50,7 @@ impl JournalInserts {
         Ok(JournalInserts {
             connection: Arc::new(Mutex::new(Some(connection))),
             writer,
+            thread: BlockingThread::start("sqlite-journal"),
         })
     }
 
@@ -54,14 +58,17 @@ impl JournalInserts {
     pub(super) async fn insert(&self, entries: Vec<JournalEntry>) -> StoreResult<()> {
         let _held = self.writer.acquire().await?;
         let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            match &*connection.lock().unwrap_or_else(PoisonError::into_inner) {
-                Some(connection) => insert_entries(connection, entries).map_err(StoreError::from),
-                None => Err(closed()),
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err(closed()))
+        self.thread
+            .run(
+                move || match &*connection.lock().unwrap_or_else(PoisonError::into_inner) {
+                    Some(connection) => {
+                        insert_entries(connection, entries).map_err(StoreError::from)
+                    }
+                    None => Err(closed()),
+                },
+            )
+            .await
+            .unwrap_or_else(|| Err(closed()))
     }
 
     /// Closes the connection (before the sqlx writer's, so that the last

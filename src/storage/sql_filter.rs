@@ -279,7 +279,6 @@ pub struct Order {
     pub seek: Vec<(String, bool)>,
 }
 
-/// The order of a list; every order ends with `id` so pages are stable.
 /// The column a `sortBy` names, or why it cannot sort.
 fn sort_column(path: &AttrPath) -> Result<Column, ScimError> {
     match resolve(path) {
@@ -295,6 +294,7 @@ fn sort_column(path: &AttrPath) -> Result<Column, ScimError> {
     }
 }
 
+/// The order of a list; every order ends with `id` so pages are stable.
 pub fn order_by(order: &UserOrder) -> Result<Order, ScimError> {
     let mut seek = Vec::new();
     let (terms, descending, nullable): (Vec<String>, bool, Option<&str>) = match order {

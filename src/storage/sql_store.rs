@@ -621,21 +621,11 @@ macro_rules! impl_sql_store {
         }
 
         impl $store {
-            /// A user by id, read on this thread where the backend can.
-            fn inline_user(&self, select: &str, company_id: i64, id: i64) -> Option<Option<User>> {
-                use crate::storage::inline_reads::{InlineReads as _, Value};
-                let binds = [Value::Integer(company_id), Value::Integer(id)];
-                let users = self.inline_readers()?.users(select, &binds)?;
-                Some(users.into_iter().next())
-            }
-
-            /// A user by lowercased userName, read on this thread where the
-            /// backend can: one unique index's lookup, without building the
-            /// list's statement and its count.
-            fn inline_user_named(&self, company_id: i64, name: &str) -> Option<Option<User>> {
-                use crate::storage::inline_reads::{InlineReads as _, Value};
-                let binds = [Value::Integer(company_id), Value::Text(name.to_owned())];
-                let users = self.inline_readers()?.users(&crate::storage::sql_store::SELECT_BY_USER_NAME, &binds)?;
+            /// The user a `select` of one user finds (`binds` as its `$N`),
+            /// read on this thread where the backend can.
+            fn inline_user(&self, select: &str, binds: &[crate::storage::inline_reads::Value]) -> Option<Option<User>> {
+                use crate::storage::inline_reads::InlineReads as _;
+                let users = self.inline_readers()?.users(select, binds)?;
                 Some(users.into_iter().next())
             }
 
@@ -643,7 +633,8 @@ macro_rules! impl_sql_store {
             /// thread where the backend can, gathered with others where it
             /// can (see `lookups`), else alone.
             async fn read_user(&self, select: &str, company_id: i64, id: i64) -> StoreResult<Option<User>> {
-                if let Some(user) = self.inline_user(select, company_id, id) {
+                use crate::storage::inline_reads::Value;
+                if let Some(user) = self.inline_user(select, &[Value::Integer(company_id), Value::Integer(id)]) {
                     return Ok(user);
                 }
                 if let Some(lookups) = self.lookups() {
@@ -1205,7 +1196,11 @@ macro_rules! impl_sql_store {
                 // `userName eq "..."`: one user or none, read on this thread
                 // or gathered where the store can.
                 if let Some(name) = crate::storage::sql_filter::user_name_lookup(query)? {
-                    let found = match self.inline_user_named(company_id, &name) {
+                    // By the unique index of (company_id, user_name_lower),
+                    // without building the list's statement and its count.
+                    use crate::storage::inline_reads::Value;
+                    let binds = [Value::Integer(company_id), Value::Text(name.clone())];
+                    let found = match self.inline_user(&crate::storage::sql_store::SELECT_BY_USER_NAME, &binds) {
                         Some(user) => Some(user),
                         None => match self.lookups() {
                             Some(lookups) => Some(lookups.ask((company_id, Key::UserName(name))).await?),

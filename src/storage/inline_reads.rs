@@ -57,14 +57,14 @@ const CACHE_KIB: i64 = -1024;
 /// Database files of up to this size are read through a memory map: a page
 /// is read where the kernel keeps the file instead of being copied into the
 /// connection's cache by a `pread` (GET by id on 10k users, a 9 MB file:
-/// about 12% more a second). Every connection maps the file for itself and
+/// about 5% less CPU). Every connection maps the file for itself and
 /// a mapped page counts in the server's RSS once per connection that read
 /// it, so a larger file (above about 35,000 users) is read as before.
 const MAP_LIMIT: u64 = 32 << 20;
 
-/// How often a mapped connection's file size is looked at again; once the
-/// file has grown past the limit, mapped connections close as their reads
-/// end and new ones do not map it.
+/// How often the file's size is looked at again while it is mapped; once it
+/// has grown past the limit, idle mapped connections close, those in use
+/// as their reads end, and new ones do not map it.
 const MAP_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Instructions between two calls of the budget's handler.
@@ -153,7 +153,11 @@ impl InlineReaders {
         if let Ok(mut checked) = self.size_checked.try_lock() {
             if checked.elapsed() >= MAP_CHECK_EVERY {
                 *checked = Instant::now();
-                self.mappable.store(self.file_fits_map(), Ordering::Release);
+                let fits = self.file_fits_map();
+                self.mappable.store(fits, Ordering::Release);
+                if !fits {
+                    lock(&self.idle).retain(|reader| !reader.mapped);
+                }
             }
         }
         self.mappable.load(Ordering::Acquire)
@@ -539,14 +543,25 @@ mod tests {
 
         assert_eq!(count(&readers), 1);
         assert!(mapped(&path), "a file within the limit is mapped");
+        // A second connection that has read (and so mapped the file), left
+        // idle below the one in use.
+        let idle = readers.open().expect("open");
+        assert!(idle.mapped);
+        let rows: i64 = idle
+            .connection
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("read");
+        assert_eq!(rows, 1);
+        lock(&readers.idle).insert(0, idle);
 
         writer
             .execute("INSERT INTO t VALUES (zeroblob(2 * 1024 * 1024))", [])
             .expect("grow");
         std::thread::sleep(MAP_CHECK_EVERY + Duration::from_millis(100));
-        // Read (through the map, the new row included), then closed.
+        // Read (through the map, the new row included), then closed with
+        // the idle one.
         assert_eq!(count(&readers), 2);
-        assert!(!mapped(&path), "the mapped connection is closed");
+        assert!(!mapped(&path), "the mapped connections are closed");
         assert_eq!(count(&readers), 2);
         assert!(
             !mapped(&path),

@@ -203,18 +203,38 @@ pub fn user_name_lookup(query: &UserQuery) -> Result<Option<String>, ScimError> 
 }
 
 fn user_name_only(query: &UserQuery) -> Option<String> {
+    match only_equal(query)? {
+        ("user_name_lower", name) => Some(name.to_lowercase()),
+        _ => None,
+    }
+}
+
+/// The externalId a query asks for, if it asks for nothing else
+/// (`externalId eq "..."`, case-exact) in the default order: the users that
+/// have it, oldest first (usually one or none; it is not unique).
+pub fn external_id_lookup(query: &UserQuery) -> Option<&str> {
+    if query.order != UserOrder::Created {
+        return None;
+    }
+    match only_equal(query)? {
+        ("external_id", id) => Some(id),
+        _ => None,
+    }
+}
+
+/// The column and value of a query that is one `eq` of a column to a
+/// string and nothing else.
+fn only_equal(query: &UserQuery) -> Option<(&'static str, &str)> {
     match (&query.filter, query.conditions.is_empty()) {
         (
             Some(Filter::Compare {
                 path,
                 op: CompareOp::Eq,
-                value: CompValue::String(name),
+                value: CompValue::String(value),
             }),
             true,
         ) => match resolve(path) {
-            Ok(Target::Column(column)) if column.expr == "user_name_lower" => {
-                Some(name.to_lowercase())
-            }
+            Ok(Target::Column(column)) => Some((column.expr, value)),
             _ => None,
         },
         _ => None,

@@ -27,6 +27,34 @@ pub(super) static SELECT_BY_USER_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND user_name_lower = $2")
 });
 
+/// Users by externalId (`$1` the company, `$2` the externalId), at most
+/// `$3`, by the index of (company_id, external_id); in no order (sorting
+/// them here took SQLite a temporary B-tree, a fifth of the request).
+pub(super) static SELECT_BY_EXTERNAL_ID: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {USER_COLUMNS} FROM users WHERE company_id = $1 AND external_id = $2 LIMIT $3")
+});
+
+/// Users an `externalId eq` lookup reads on the request's thread at most;
+/// more than that (a fixture that gives many users one externalId) and the
+/// list is read as for any other filter.
+pub(super) const EXTERNAL_ID_USERS: usize = 100;
+
+/// The page of `query` (in the default order) among all the users it
+/// finds, `users`.
+pub(super) fn page_of(
+    mut users: Vec<crate::teamtailor::User>,
+    query: &crate::storage::UserQuery,
+) -> crate::storage::UserPage {
+    users.sort_unstable_by_key(|user| (user.created_at, user.id));
+    let total = users.len() as u64;
+    let skip = usize::try_from(query.start_index.saturating_sub(1)).unwrap_or(usize::MAX);
+    let take = usize::try_from(query.count).unwrap_or(usize::MAX);
+    crate::storage::UserPage {
+        total,
+        users: users.into_iter().skip(skip).take(take).collect(),
+    }
+}
+
 /// Columns written from `UserData`, bound in this order by `bind_user_data!`.
 pub(super) const USER_DATA_COLUMNS: [&str; 31] = [
     "user_name",
@@ -629,6 +657,22 @@ macro_rules! impl_sql_store {
                 Some(users.into_iter().next())
             }
 
+            /// The plan of `sql`, a statement read on the request's thread
+            /// (`$1` the company, then `binds`).
+            async fn explain_inline(&self, sql: &str, company_id: i64, binds: &[Bind]) -> StoreResult<crate::storage::QueryPlan> {
+                let explain = format!("{} {sql}", $explain);
+                let rows = bind_all(sqlx::query(&explain).bind(company_id), binds)
+                    .fetch_all(&mut *self.reader.acquire().await?)
+                    .await?;
+                Ok(crate::storage::QueryPlan {
+                    lookup: true,
+                    gathered: false,
+                    sql: sql.to_owned(),
+                    binds: std::iter::once(company_id.to_string()).chain(binds.iter().map(|bind| format!("{bind:?}"))).collect(),
+                    plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,
+                })
+            }
+
             /// A user by id (`select` binds the company and the id): on this
             /// thread where the backend can, gathered with others where it
             /// can (see `lookups`), else alone.
@@ -1213,6 +1257,20 @@ macro_rules! impl_sql_store {
                         return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
                     }
                 }
+                // `externalId eq "..."`: the few users that have it, read by
+                // its index on this thread where the store can.
+                if let Some(external_id) = crate::storage::sql_filter::external_id_lookup(query) {
+                    use crate::storage::inline_reads::{InlineReads as _, Value};
+                    let binds = [
+                        Value::Integer(company_id),
+                        Value::Text(external_id.to_owned()),
+                        Value::Integer(EXTERNAL_ID_USERS as i64 + 1),
+                    ];
+                    let users = self.inline_readers().and_then(|readers| readers.users(&SELECT_BY_EXTERNAL_ID, &binds));
+                    if let Some(users) = users.filter(|users| users.len() <= EXTERNAL_ID_USERS) {
+                        return Ok(page_of(users, query));
+                    }
+                }
                 let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;
                 // Scans take their turn (see `scans`) wherever they are read.
                 let _scan = if statement.lookup {
@@ -1317,19 +1375,14 @@ macro_rules! impl_sql_store {
                         return plan;
                     }
                     if crate::storage::inline_reads::InlineReads::inline_readers(self).is_some() {
-                        let sql = crate::storage::sql_store::SELECT_BY_USER_NAME.clone();
-                        let rows = sqlx::query(&format!("{} {sql}", $explain))
-                            .bind(company_id)
-                            .bind(name.as_str())
-                            .fetch_all(&mut *self.reader.acquire().await?)
-                            .await?;
-                        return Ok(crate::storage::QueryPlan {
-                            lookup: true,
-                            gathered: false,
-                            sql,
-                            binds: vec![company_id.to_string(), format!("{:?}", Bind::Text(name))],
-                            plan: rows.iter().map(|row| row.try_get::<String, _>($plan_column)).collect::<Result<_, _>>()?,
-                        });
+                        return self.explain_inline(&SELECT_BY_USER_NAME, company_id, &[Bind::Text(name)]).await;
+                    }
+                }
+                // And for `externalId eq`, where it reads them on the request's thread.
+                if let Some(external_id) = crate::storage::sql_filter::external_id_lookup(query) {
+                    if crate::storage::inline_reads::InlineReads::inline_readers(self).is_some() {
+                        let binds = [Bind::Text(external_id.to_owned()), Bind::Int(EXTERNAL_ID_USERS as i64 + 1)];
+                        return self.explain_inline(&SELECT_BY_EXTERNAL_ID, company_id, &binds).await;
                     }
                 }
                 let statement = list_statement(query, $skip_by_key, $remember_keys, $data_version)?;

@@ -12,6 +12,7 @@ both_backends!(
     injection_through_values_and_attributes_is_inert,
     invalid_filters_are_invalid_filter,
     dates_compare_as_instants_whatever_their_offset,
+    users_sharing_an_external_id_are_listed_oldest_first,
 );
 
 /// The data set: short names a..j name the users.
@@ -277,6 +278,76 @@ async fn filters_select_exactly_the_expected_users(app: TestApp) {
 
 /// The same instant written in other offsets: a string comparison would
 /// order these differently.
+/// externalId is not unique: an `eq` finds every user that has it, in the
+/// default order, paged like any list, whether a few (read by the
+/// externalId index) or more than a lookup reads (the list's way).
+async fn users_sharing_an_external_id_are_listed_oldest_first(app: TestApp) {
+    let user = |name: String, external_id: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "externalId": external_id,
+        })
+    };
+    for name in ["c@shared.example", "a@shared.example", "b@shared.example"] {
+        app.create_user(&user(name.into(), "shared")).await;
+    }
+    app.create_user(&user("d@shared.example".into(), "SHARED"))
+        .await;
+    for i in 0..102 {
+        app.create_user(&user(format!("{i:03}@crowd.example"), "crowd"))
+            .await;
+    }
+    let app = &app;
+    let page = |external_id: &'static str, query: &'static str| async move {
+        let filter = urlencode(&format!("externalId eq \"{external_id}\""));
+        let body = app
+            .get_json(&format!("/Users?filter={filter}{query}"))
+            .await;
+        let names: Vec<String> = body["Resources"]
+            .as_array()
+            .map(|users| {
+                users
+                    .iter()
+                    .map(|u| u["userName"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (body["totalResults"].as_u64().unwrap(), names)
+    };
+    let shared = ["c@shared.example", "a@shared.example", "b@shared.example"];
+    assert_eq!(
+        page("shared", "").await,
+        (3, shared.map(String::from).to_vec())
+    );
+    assert_eq!(
+        page("shared", "&startIndex=2&count=1").await,
+        (3, vec!["a@shared.example".to_owned()])
+    );
+    assert_eq!(page("shared", "&count=0").await, (3, vec![]));
+    assert_eq!(page("shared", "&startIndex=4").await, (3, vec![]));
+    assert_eq!(
+        page("SHARED", "").await,
+        (1, vec!["d@shared.example".to_owned()])
+    );
+    assert_eq!(page("Shared", "").await, (0, vec![]));
+    assert_eq!(
+        page("crowd", "&startIndex=99&count=5").await,
+        (
+            102,
+            vec![
+                "098@crowd.example",
+                "099@crowd.example",
+                "100@crowd.example",
+                "101@crowd.example",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect()
+        )
+    );
+}
+
 async fn dates_compare_as_instants_whatever_their_offset(app: TestApp) {
     use chrono::{DateTime, FixedOffset, SecondsFormat};
     let mut created = Vec::new();

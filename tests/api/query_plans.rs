@@ -186,10 +186,16 @@ async fn lookups_are_told_from_scans(app: TestApp) {
             gathered,
             "{explained}"
         );
-        // SQLite reads that one user by its key alone: no page, no count.
+        // SQLite reads that one user by its key alone: no page, no count;
+        // and the users of an externalId by its index, sorted after.
         assert_eq!(
             sql.ends_with("WHERE company_id = $1 AND user_name_lower = $2"),
             !postgres && alone,
+            "{explained}"
+        );
+        assert_eq!(
+            sql.ends_with("WHERE company_id = $1 AND external_id = $2 LIMIT $3"),
+            !postgres && filter == r#"externalId eq "ext-7""#,
             "{explained}"
         );
     }

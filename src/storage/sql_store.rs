@@ -39,13 +39,15 @@ pub(super) static SELECT_BY_EXTERNAL_ID: LazyLock<String> = LazyLock::new(|| {
 /// list is read as for any other filter.
 pub(super) const EXTERNAL_ID_USERS: usize = 100;
 
-/// The page of `query` (in the default order) among all the users it
-/// finds, `users`.
+/// `SELECT_BY_EXTERNAL_ID`'s limit: one more than it answers, to tell more
+/// users from exactly that many.
+pub(super) const EXTERNAL_ID_LIMIT: i64 = EXTERNAL_ID_USERS as i64 + 1;
+
+/// The page of `query` among all the users it finds, `users`, in its order.
 pub(super) fn page_of(
-    mut users: Vec<crate::teamtailor::User>,
+    users: Vec<crate::teamtailor::User>,
     query: &crate::storage::UserQuery,
 ) -> crate::storage::UserPage {
-    users.sort_unstable_by_key(|user| (user.created_at, user.id));
     let total = users.len() as u64;
     let skip = usize::try_from(query.start_index.saturating_sub(1)).unwrap_or(usize::MAX);
     let take = usize::try_from(query.count).unwrap_or(usize::MAX);
@@ -1252,9 +1254,7 @@ macro_rules! impl_sql_store {
                         },
                     };
                     if let Some(user) = found {
-                        let total = u64::from(user.is_some());
-                        let shown = query.start_index <= 1 && query.count > 0;
-                        return Ok(UserPage { total, users: user.filter(|_| shown).into_iter().collect() });
+                        return Ok(page_of(user.into_iter().collect(), query));
                     }
                 }
                 // `externalId eq "..."`: the few users that have it, read by
@@ -1264,10 +1264,11 @@ macro_rules! impl_sql_store {
                     let binds = [
                         Value::Integer(company_id),
                         Value::Text(external_id.to_owned()),
-                        Value::Integer(EXTERNAL_ID_USERS as i64 + 1),
+                        Value::Integer(EXTERNAL_ID_LIMIT),
                     ];
                     let users = self.inline_readers().and_then(|readers| readers.users(&SELECT_BY_EXTERNAL_ID, &binds));
-                    if let Some(users) = users.filter(|users| users.len() <= EXTERNAL_ID_USERS) {
+                    if let Some(mut users) = users.filter(|users| users.len() <= EXTERNAL_ID_USERS) {
+                        users.sort_unstable_by_key(|user| (user.created_at, user.id));
                         return Ok(page_of(users, query));
                     }
                 }
@@ -1381,7 +1382,7 @@ macro_rules! impl_sql_store {
                 // And for `externalId eq`, where it reads them on the request's thread.
                 if let Some(external_id) = crate::storage::sql_filter::external_id_lookup(query) {
                     if crate::storage::inline_reads::InlineReads::inline_readers(self).is_some() {
-                        let binds = [Bind::Text(external_id.to_owned()), Bind::Int(EXTERNAL_ID_USERS as i64 + 1)];
+                        let binds = [Bind::Text(external_id.to_owned()), Bind::Int(EXTERNAL_ID_LIMIT)];
                         return self.explain_inline(&SELECT_BY_EXTERNAL_ID, company_id, &binds).await;
                     }
                 }

@@ -2,10 +2,12 @@
 //! a BLOB for a body kept compressed (`journal::Body::compressed`). The
 //! column stays TEXT: SQLite keeps whichever a value was written as, so a
 //! file holds both, and entries written before are read as they were.
+//! PostgreSQL is sent them as text in a COPY (`journal_copy`) and
+//! compresses long values itself.
 
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
+use sqlx::postgres::{PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type, TypeInfo, ValueRef};
 
@@ -55,13 +57,6 @@ impl Type<Postgres> for Body {
 
     fn compatible(ty: &PgTypeInfo) -> bool {
         <String as Type<Postgres>>::compatible(ty)
-    }
-}
-
-/// Always text: PostgreSQL compresses long values itself.
-impl Encode<'_, Postgres> for Body {
-    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        Encode::<Postgres>::encode_by_ref(&self.text().as_ref(), buf)
     }
 }
 

@@ -142,8 +142,3 @@ impl ToSql for BodyValue<'_> {
         }))
     }
 }
-
-/// Where a store writes journal entries without sqlx (SQLite files).
-pub(super) trait InlineJournal {
-    fn journal_inserts(&self) -> Option<&JournalInserts>;
-}

@@ -9,6 +9,7 @@ mod group_commit;
 mod inline_reads;
 mod inserts;
 mod journal_body;
+mod journal_copy;
 mod journal_inserts;
 mod lookups;
 mod pending_lists;

@@ -135,9 +135,7 @@ impl_sql_store!(
     // autovacuum gets there, counting users and skipping to a deep page
     // read every row from the table instead of the index alone.
     ["VACUUM (ANALYZE) users", "VACUUM (ANALYZE) user_values"],
-    // Journal entries per insert statement.
-    500,
-    journal_insert,
+    write_journal,
     import_batch,
     // A deep page starts at its first row's sort key: PostgreSQL would read
     // every row an OFFSET skips from the table.
@@ -149,11 +147,12 @@ impl_sql_store!(
     "(SELECT pg_current_snapshot()::text)"
 );
 
-/// Entries go to the server in multi-row statements.
-impl super::journal_inserts::InlineJournal for PostgresStore {
-    fn journal_inserts(&self) -> Option<&super::journal_inserts::JournalInserts> {
-        None
-    }
+/// Journal entries, a batch in one `COPY` (see `journal_copy`).
+async fn write_journal(
+    store: &PostgresStore,
+    entries: Vec<crate::journal::JournalEntry>,
+) -> StoreResult<()> {
+    super::journal_copy::copy_entries(&store.journal_writer, &entries).await
 }
 
 /// Every read goes to the server: no thread switch to save.
@@ -189,13 +188,6 @@ impl super::totals::RememberedTotals<Connection<'_, PgConnectOptions>> for Postg
     ) -> T {
         f(&mut self.totals.lock().unwrap_or_else(PoisonError::into_inner))
     }
-}
-
-fn journal_insert(rows: usize) -> String {
-    super::sql_store::insert_journal_sql("INSERT", rows, |sql, n| {
-        use std::fmt::Write;
-        let _ = write!(sql, "${n}");
-    })
 }
 
 /// Users per import statement (35 parameters each, of at most 65,535).

@@ -594,11 +594,12 @@ macro_rules! bind_columns {
 /// `write(WriteStatement)` for writes of one statement, giving the user it
 /// returns and a unique violation as a taken userName;
 /// `$row_lock` is appended to a SELECT that must lock the row it reads;
+/// `$write_journal(store, entries)` writes a batch of journal entries;
 /// `$data_version` is the version of the whole database (see
 /// `list_statement`) and the store keeps the totals counted at one
 /// (`totals::RememberedTotals`).
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $journal_rows:expr, $journal_insert:path, $import_batch:path, $skip_by_key:expr, $remember_keys:expr, $data_version:expr) => {
+    ($store:ty, $db:ty, $row_lock:expr, $explain:expr, $plan_column:expr, $prefer_indexes:expr, $analyze:expr, $write_journal:path, $import_batch:path, $skip_by_key:expr, $remember_keys:expr, $data_version:expr) => {
         use sqlx::Row as _;
 
         use crate::keys::{KeyDigest, Scope};
@@ -933,47 +934,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_journal(&self, entries: Vec<crate::journal::JournalEntry>) -> StoreResult<()> {
-                use crate::storage::journal_inserts::InlineJournal as _;
-                if let Some(inserts) = self.journal_inserts() {
-                    return inserts.insert(entries).await;
-                }
-                let mut transaction = self.journal_writer.begin().await?;
-                // Multi-row statements: the writer (SQLite has one) is held for
-                // as few round trips as possible.
-                // Every chunk but the last is full: their statement is built once.
-                let mut full = None;
-                let mut entries = entries.into_iter().peekable();
-                while entries.peek().is_some() {
-                    let chunk: Vec<_> = entries.by_ref().take($journal_rows).collect();
-                    let last;
-                    let sql: &str = if chunk.len() == $journal_rows {
-                        full.get_or_insert_with(|| $journal_insert($journal_rows))
-                    } else {
-                        last = $journal_insert(chunk.len());
-                        &last
-                    };
-                    let mut query = sqlx::query(sql);
-                    for e in chunk {
-                        query = query
-                            .bind(e.company_id)
-                            .bind(e.at)
-                            .bind(e.request_id)
-                            .bind(e.method)
-                            .bind(e.path)
-                            .bind(e.client)
-                            .bind(e.user_agent)
-                            .bind(e.request_body)
-                            .bind(i32::from(e.status))
-                            .bind(e.response_body)
-                            .bind((e.latency_ms * 1000.0) as i64)
-                            .bind(e.user_id)
-                            .bind(e.change.map(|v| v.to_string()))
-                            .bind(e.fault);
-                    }
-                    query.execute(&mut *transaction).await?;
-                }
-                transaction.commit().await?;
-                Ok(())
+                $write_journal(self, entries).await
             }
 
             async fn list_journal(

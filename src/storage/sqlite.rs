@@ -23,10 +23,11 @@ use super::checkpointer::{Checkpointer, FileWriter};
 use super::connections::{Connections, Open};
 use super::group_commit::GroupCommit;
 use super::inline_reads::{InlineReaders, InlineReads};
-use super::journal_inserts::{InlineJournal, JournalInserts};
+use super::journal_inserts::JournalInserts;
 use super::scans::Scans;
 use super::sql_store::{bind_columns, impl_sql_store, WriteStatement};
 use super::Workload;
+use crate::journal::JournalEntry;
 
 pub struct SqliteStore {
     /// Boxed: the connection options make the store large.
@@ -286,9 +287,7 @@ impl_sql_store!(
     "detail",
     "",
     [] as [&str; 0],
-    // Journal entries per insert statement.
-    20,
-    journal_insert,
+    write_journal,
     import_batch,
     // OFFSET skips through the order's index without reading the table.
     false,
@@ -297,12 +296,6 @@ impl_sql_store!(
     // Changes with every commit to the database by another connection.
     "(SELECT CAST(data_version AS TEXT) FROM pragma_data_version)"
 );
-
-impl InlineJournal for SqliteStore {
-    fn journal_inserts(&self) -> Option<&JournalInserts> {
-        self.journal_inserts.as_ref()
-    }
-}
 
 impl InlineReads for SqliteStore {
     fn inline_readers(&self) -> Option<&InlineReaders> {
@@ -341,6 +334,53 @@ impl super::totals::RememberedTotals<super::connections::Connection<'_, SqliteFi
 /// to undo the statement alone); a failed batch rolls back whole anyway.
 pub(super) fn journal_insert(rows: usize) -> String {
     super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |sql, _| sql.push('?'))
+}
+
+/// Journal entries per statement through sqlx.
+const JOURNAL_ROWS: usize = 20;
+
+/// Writes journal entries in one transaction: on the journal file's own
+/// thread when serving a file (`JournalInserts`), else through sqlx in
+/// multi-row statements, the writer held for as few round trips as possible.
+async fn write_journal(store: &SqliteStore, entries: Vec<JournalEntry>) -> StoreResult<()> {
+    if let Some(inserts) = &store.journal_inserts {
+        return inserts.insert(entries).await;
+    }
+    let mut transaction = store.journal_writer.begin().await?;
+    // Every chunk but the last is full: their statement is built once.
+    let mut full = None;
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let chunk: Vec<_> = entries.by_ref().take(JOURNAL_ROWS).collect();
+        let last;
+        let sql: &str = if chunk.len() == JOURNAL_ROWS {
+            full.get_or_insert_with(|| journal_insert(JOURNAL_ROWS))
+        } else {
+            last = journal_insert(chunk.len());
+            &last
+        };
+        let mut query = sqlx::query(sql);
+        for e in chunk {
+            query = query
+                .bind(e.company_id)
+                .bind(e.at)
+                .bind(e.request_id)
+                .bind(e.method)
+                .bind(e.path)
+                .bind(e.client)
+                .bind(e.user_agent)
+                .bind(e.request_body)
+                .bind(i32::from(e.status))
+                .bind(e.response_body)
+                .bind((e.latency_ms * 1000.0) as i64)
+                .bind(e.user_id)
+                .bind(e.change.map(|v| v.to_string()))
+                .bind(e.fault);
+        }
+        query.execute(&mut *transaction).await?;
+    }
+    transaction.commit().await?;
+    Ok(())
 }
 
 /// How long a connection waits for a lock another holds.

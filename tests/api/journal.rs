@@ -24,6 +24,7 @@ both_backends!(
     deletes_are_recorded_as_changes,
     a_users_history_is_found_with_or_without_the_company,
     a_reset_deletes_the_companys_entries_only,
+    texts_with_tabs_newlines_and_backslashes_are_kept_exactly,
 );
 
 const OPERATOR: &str = "operator-token";
@@ -210,6 +211,58 @@ async fn records_requests_changes_and_redacts(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+/// Tabs, newlines, carriage returns and backslashes (and a text that reads
+/// `\N`) in every kind of text an entry holds come back as they were sent.
+async fn texts_with_tabs_newlines_and_backslashes_are_kept_exactly(backend: Backend) {
+    let Some(app) = app(backend, None).await else {
+        return;
+    };
+    let title = "Lead\tDev\nline two\r\\N back\\slash \\";
+    let new_title = "\\\t\n";
+    let agent = "Okta\tSCIM \\client\\N";
+    let request_id = "req\\id\\t";
+    let send = |method: Method, path: &str, body: Value| {
+        app.client
+            .request(method, app.scim(path))
+            .header("Authorization", &app.key)
+            .header("User-Agent", agent)
+            .header("x-request-id", request_id)
+            .json(&body)
+            .send()
+    };
+    let created = send(
+        Method::POST,
+        "/Users",
+        json!({"userName": "escapes@example.com", "title": title}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["title"], title);
+    let id = created["id"].as_str().unwrap();
+    let patch = json!({"Operations": [{"op": "replace", "path": "title", "value": new_title}]});
+    let patched = send(Method::PATCH, &format!("/Users/{id}"), patch)
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+
+    let all = entries(&app, "company=default", 2).await;
+    let (patch, create) = (&all[0], &all[1]);
+    for entry in [patch, create] {
+        assert_eq!(entry["user_agent"], agent);
+        assert_eq!(entry["request_id"], request_id);
+    }
+    assert_eq!(create["request_body"]["title"], title);
+    assert_eq!(create["response_body"]["title"], title);
+    assert_eq!(patch["request_body"]["Operations"][0]["value"], new_title);
+    assert_eq!(patch["response_body"]["title"], new_title);
+    assert_eq!(
+        patch["change"]["attributes"],
+        json!([{"attribute": "title", "from": title, "to": new_title}])
+    );
 }
 
 async fn retention_bounds_the_journal(backend: Backend) {

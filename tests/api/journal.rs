@@ -802,6 +802,65 @@ async fn long_bodies_are_compressed_with_lz4_on_postgresql() {
     database.close().await;
 }
 
+/// PostgreSQL indexes a company's entries once, in order with the user each
+/// is about (as SQLite's journal file does), and finds a user's history
+/// through that index.
+#[tokio::test]
+async fn postgresql_indexes_each_companys_entries_in_order() {
+    let Some(app) = app(Backend::Postgres, None).await else {
+        return;
+    };
+    let ann = app
+        .create_user(&json!({"userName": "ann@example.com"}))
+        .await;
+    let ann = ann["id"].as_str().unwrap().to_string();
+    assert_eq!(app.get(&format!("/Users/{ann}")).await.status(), 200);
+    app.get("/Users?count=1").await;
+    entries(&app, "company=default", 3).await;
+
+    let database = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'journal' ORDER BY indexname",
+    )
+    .fetch_all(&database)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes,
+        ["journal_at", "journal_company_entries", "journal_pkey"]
+    );
+    let company: i64 = sqlx::query_scalar("SELECT company_id FROM journal LIMIT 1")
+        .fetch_one(&database)
+        .await
+        .unwrap();
+    let mut transaction = database.begin().await.unwrap();
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT id FROM journal WHERE company_id = $1 AND user_id = $2 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(company)
+    .bind(ann.parse::<i64>().unwrap())
+    .fetch_all(&mut *transaction)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("journal_company_entries"), "{plan}");
+    transaction.rollback().await.unwrap();
+    database.close().await;
+
+    let history = journal(&app, &format!("company=default&user={ann}")).await;
+    let methods: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["GET", "POST"]);
+}
+
 /// A journal file written by an earlier version (entries indexed by user
 /// and by company apart) keeps its entries and histories once a server
 /// starts on it, and is left with the one index of each company's entries.

@@ -16,13 +16,10 @@ use rusqlite::{Connection, ToSql};
 use sqlx::SqlitePool;
 
 use super::group_commit::open_writer;
-use super::sqlite::journal_insert;
+use super::sqlite::{journal_statement, JOURNAL_ROWS};
 use super::{StoreError, StoreResult};
 use crate::blocking::BlockingThread;
 use crate::journal::{Body, JournalEntry, Stored};
-
-/// Entries a statement at most, as the sqlx writer wrote them.
-const ROWS: usize = 20;
 
 pub(super) struct JournalInserts {
     /// None once closed.
@@ -95,15 +92,9 @@ fn insert_entries(connection: &Connection, entries: Vec<JournalEntry>) -> rusqli
     // Rows a statement: each statement reads and writes the table's
     // AUTOINCREMENT counter once (one row a statement cost more than sqlx).
     let mut full = None;
-    for chunk in entries.chunks(ROWS) {
-        let last;
-        let sql: &str = if chunk.len() == ROWS {
-            full.get_or_insert_with(|| journal_insert(ROWS))
-        } else {
-            last = journal_insert(chunk.len());
-            &last
-        };
-        let mut insert = transaction.prepare_cached(sql)?;
+    for chunk in entries.chunks(JOURNAL_ROWS) {
+        let sql = journal_statement(chunk.len(), &mut full);
+        let mut insert = transaction.prepare_cached(&sql)?;
         let mut index = 0;
         let mut bind = |value: &dyn ToSql| {
             index += 1;

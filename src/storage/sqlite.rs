@@ -8,6 +8,7 @@
 //! Checkpointers copy each file's write-ahead log into it in the background
 //! (see `checkpointer`).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -332,12 +333,22 @@ impl super::totals::RememberedTotals<super::connections::Connection<'_, SqliteFi
 /// grows with the square of their number. `OR FAIL`: a statement of many
 /// rows then needs no statement journal (a copy of every page it changes,
 /// to undo the statement alone); a failed batch rolls back whole anyway.
-pub(super) fn journal_insert(rows: usize) -> String {
+fn journal_insert(rows: usize) -> String {
     super::sql_store::insert_journal_sql("INSERT OR FAIL", rows, |sql, _| sql.push('?'))
 }
 
-/// Journal entries per statement through sqlx.
-const JOURNAL_ROWS: usize = 20;
+/// Journal entries a statement at most, through sqlx or `JournalInserts`.
+pub(super) const JOURNAL_ROWS: usize = 20;
+
+/// The statement for a chunk of `rows` entries: every chunk but a batch's
+/// last is full, and the full one is built once, into `full`.
+pub(super) fn journal_statement(rows: usize, full: &mut Option<String>) -> Cow<'_, str> {
+    if rows == JOURNAL_ROWS {
+        Cow::Borrowed(full.get_or_insert_with(|| journal_insert(JOURNAL_ROWS)))
+    } else {
+        Cow::Owned(journal_insert(rows))
+    }
+}
 
 /// Writes journal entries in one transaction: on the journal file's own
 /// thread when serving a file (`JournalInserts`), else through sqlx in
@@ -347,19 +358,12 @@ async fn write_journal(store: &SqliteStore, entries: Vec<JournalEntry>) -> Store
         return inserts.insert(entries).await;
     }
     let mut transaction = store.journal_writer.begin().await?;
-    // Every chunk but the last is full: their statement is built once.
     let mut full = None;
     let mut entries = entries.into_iter().peekable();
     while entries.peek().is_some() {
         let chunk: Vec<_> = entries.by_ref().take(JOURNAL_ROWS).collect();
-        let last;
-        let sql: &str = if chunk.len() == JOURNAL_ROWS {
-            full.get_or_insert_with(|| journal_insert(JOURNAL_ROWS))
-        } else {
-            last = journal_insert(chunk.len());
-            &last
-        };
-        let mut query = sqlx::query(sql);
+        let sql = journal_statement(chunk.len(), &mut full);
+        let mut query = sqlx::query(&sql);
         for e in chunk {
             query = query
                 .bind(e.company_id)

@@ -276,8 +276,6 @@ async fn filters_select_exactly_the_expected_users(app: TestApp) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The same instant written in other offsets: a string comparison would
-/// order these differently.
 /// externalId is not unique: an `eq` finds every user that has it, in the
 /// default order, paged like any list, whether a few (read by the
 /// externalId index) or more than a lookup reads (the list's way).
@@ -348,6 +346,8 @@ async fn users_sharing_an_external_id_are_listed_oldest_first(app: TestApp) {
     );
 }
 
+/// The same instant written in other offsets: a string comparison would
+/// order these differently.
 async fn dates_compare_as_instants_whatever_their_offset(app: TestApp) {
     use chrono::{DateTime, FixedOffset, SecondsFormat};
     let mut created = Vec::new();
